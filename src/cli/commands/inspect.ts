@@ -1,0 +1,35 @@
+import { resolveArch } from '../../core/arch-source';
+import { countModel, countNode } from '../../core/counters';
+import { allNodes, buildIR } from '../../core/ir';
+import { formatTable, human, printJson } from '../format';
+
+export async function run(opts: { arch: string; space?: string; json?: boolean }): Promise<void> {
+  const resolved = resolveArch(opts.arch, opts.space);
+  const ir = buildIR(resolved.net);
+  const totals = countModel(ir);
+  const layers = allNodes(ir).map((n) => {
+    const c = countNode(n);
+    const base = { name: n.name, op: n.op, output: [...n.outShape], params: c.params, macs: c.macs };
+    return n.op === 'conv'
+      ? { ...base, input: [...n.inShape], kernelSize: n.kernelSize, stride: n.stride, groups: n.groups, act: n.act }
+      : base;
+  });
+  if (opts.json) {
+    return printJson({
+      space: resolved.space?.id ?? null, arch: resolved.arch, kind: resolved.net.kind, resolution: resolved.net.resolution,
+      ...totals, layers, pieces: ir.pieces.map((p) => ({ id: p.id, key: p.key })),
+    });
+  }
+  console.log(
+    formatTable(
+      ['layer', 'op', 'output (CxHxW)', 'k', 's', 'groups', 'act', 'params', 'MACs'],
+      layers.map((l) => [
+        l.name, l.op, l.output.join('x'), 'kernelSize' in l ? l.kernelSize : '', 'stride' in l ? l.stride : '',
+        'groups' in l ? l.groups : '', 'act' in l ? (l.act ?? '') : '', l.params, l.macs,
+      ]),
+    ),
+  );
+  console.log();
+  console.log(`${resolved.space ? `space ${resolved.space.id}, ` : ''}${resolved.net.kind} at ${resolved.net.resolution}x${resolved.net.resolution}`);
+  console.log(`params ${totals.params} (${human(totals.params)}), MACs ${totals.macs} (${human(totals.macs)}), fp32 size ${(totals.sizeBytes / 2 ** 20).toFixed(2)} MiB`);
+}

@@ -1,0 +1,42 @@
+/**
+ * Every user-facing error comes from this one table: a code, an HTTP status for the
+ * service and a message template. The CLI maps any TailorError to exit code 2.
+ */
+const MESSAGES = {
+  UNKNOWN_DEVICE: { status: 404, text: (p: P) => `Unknown device "${p.device}". Known devices: ${p.known || '(none)'}.` },
+  UNKNOWN_SPACE: { status: 404, text: (p: P) => `Unknown search space "${p.space}". Known spaces: ${p.known}.` },
+  UNKNOWN_BACKEND: { status: 400, text: (p: P) => `Device "${p.device}" names backend "${p.backend}", which Tailor does not have. Known backends: ${p.known}.` },
+  INVALID_ARCH: { status: 422, text: (p: P) => `Invalid architecture for space "${p.space}": ${p.reason}` },
+  INVALID_ARCH_SOURCE: { status: 400, text: (p: P) => `Cannot read architecture "${p.source}": ${p.reason}` },
+  INVALID_NET_CONFIG: { status: 422, text: (p: P) => `Invalid OFA net config ${p.file}: ${p.reason}` },
+  INVALID_OPTION: { status: 400, text: (p: P) => `Invalid value for ${p.option}: ${p.reason}` },
+  INVALID_DEVICE_FILE: { status: 422, text: (p: P) => `Device descriptor ${p.file} is invalid: ${p.reason}` },
+  TABLE_NOT_FOUND: { status: 404, text: (p: P) => `No latency table for device "${p.device}" and space "${p.space}" (looked for ${p.file}). Run: tailor profile --device ${p.device} --space ${p.space}` },
+  CORRUPT_TABLE: { status: 422, text: (p: P) => `Latency table ${p.file} is corrupt or truncated: ${p.reason}` },
+  MISSING_KEYS: { status: 422, text: (p: P) => `The latency table of "${p.device}" for "${p.space}" lacks ${p.count} key(s) this architecture needs: ${p.keys}` },
+  RESOLUTION_NOT_IN_TABLE: { status: 422, text: (p: P) => `Resolution ${p.resolution} is not in the latency table of "${p.device}" for "${p.space}" (table has: ${p.available}).` },
+  FINGERPRINT_MISMATCH: { status: 409, text: (p: P) => `The latency table ${p.file} was measured on different hardware or runtime (table: ${p.table}; this machine: ${p.current}).` },
+  TABLE_ONLY_DEVICE: { status: 409, text: (p: P) => `Device "${p.device}" is a table-only device (imported tables, no hardware attached): it can predict, but cannot ${p.action}.` },
+  CORRUPT_CHECKPOINT: { status: 422, text: (p: P) => `Profiling checkpoint ${p.file} is unreadable: ${p.reason}. Delete it to start over.` },
+  INVALID_OFA_TABLE: { status: 422, text: (p: P) => `OFA lookup table ${p.file} is invalid: ${p.reason}` },
+  INVALID_MODEL: { status: 422, text: (p: P) => `Model could not be loaded by ${p.backend}: ${p.reason}` },
+} as const;
+
+type P = Record<string, string | number | undefined>;
+export type ErrorCode = keyof typeof MESSAGES;
+
+export class TailorError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    readonly params: P = {},
+  ) {
+    super(MESSAGES[code].text(params));
+    this.name = 'TailorError';
+    this.status = MESSAGES[code].status;
+  }
+}
+
+export function isTailorError(e: unknown): e is TailorError {
+  return e instanceof TailorError;
+}

@@ -1,0 +1,112 @@
+import * as fs from 'node:fs';
+import { ResolvedArch, resolveArch } from '../core/arch-source';
+import { TailorError } from '../core/errors';
+import { getSpace } from '../core/space';
+import { Workspace } from '../core/workspace';
+import { DeviceService } from '../runtime/device.service';
+import { TABLE_ONLY } from '../runtime/devices';
+import { describeFingerprint } from '../runtime/fingerprint';
+import { exportOfa, readOfaYaml, tableFromOfa } from './ofa-format';
+import { LatencyPredictor, Prediction } from './predictor';
+import { LatencyTable, loadTable, readTable, saveTable, tablePath } from './table';
+import { DEFAULT_VALIDATE_OPTIONS, ValidateOptions, ValidationReport, validateTable } from './validate';
+
+export interface PredictRequest {
+  device: string;
+  arch: string | ResolvedArch;
+  space?: string;
+  /** Refuse (instead of warn) when the table was measured on other hardware. */
+  strict?: boolean;
+}
+
+export interface PredictResult extends Prediction {
+  arch: ResolvedArch['arch'];
+  warnings: string[];
+}
+
+/** Tables, predictions, validation and OFA interop: what `predict`, `validate` and `lut` do. */
+export class LatencyService {
+  private readonly predictors = new Map<string, { mtimeMs: number; predictor: LatencyPredictor }>();
+
+  constructor(
+    readonly ws: Workspace,
+    readonly devices: DeviceService,
+  ) {}
+
+  table(device: string, space: string): LatencyTable {
+    this.devices.get(device);
+    getSpace(space);
+    return loadTable(this.ws, device, space);
+  }
+
+  /** Cached per table file, reloaded when the file changes. */
+  predictor(device: string, space: string): LatencyPredictor {
+    this.devices.get(device);
+    getSpace(space);
+    const file = tablePath(this.ws, device, space);
+    const mtimeMs = fs.existsSync(file) ? fs.statSync(file).mtimeMs : -1;
+    const cached = this.predictors.get(file);
+    if (cached && cached.mtimeMs === mtimeMs) return cached.predictor;
+    const predictor = new LatencyPredictor(loadTable(this.ws, device, space));
+    this.predictors.set(file, { mtimeMs, predictor });
+    return predictor;
+  }
+
+  /** Warnings (or, when strict, an error) for a table measured on other hardware than this machine. */
+  async checkFingerprint(table: LatencyTable, strict = false): Promise<string[]> {
+    const device = this.devices.get(table.device.id);
+    const live = await this.devices.fingerprint(device);
+    const recorded = table.device.fingerprint;
+    if (!live || !recorded || live.hash === recorded.hash) return [];
+    const params = { file: tablePath(this.ws, table.device.id, table.space), table: describeFingerprint(recorded), current: describeFingerprint(live) };
+    const err = new TailorError('FINGERPRINT_MISMATCH', params);
+    if (strict) throw err;
+    return [`${err.message} Predictions may not hold here; re-profile, or pass --strict to refuse.`];
+  }
+
+  async predict(req: PredictRequest): Promise<PredictResult> {
+    const resolved = typeof req.arch === 'string' ? resolveArch(req.arch, req.space) : req.arch;
+    const spaceId = resolved.space?.id ?? req.space;
+    if (!spaceId) {
+      throw new TailorError('INVALID_OPTION', { option: '--space', reason: 'this network is not a subnet of a known space; pass --space to pick the table' });
+    }
+    const predictor = this.predictor(req.device, spaceId);
+    const warnings = await this.checkFingerprint(predictor.table, req.strict);
+    return { ...predictor.predictNet(resolved.net), arch: resolved.arch, warnings };
+  }
+
+  async validate(device: string, space: string, options: Partial<ValidateOptions> & { samples: number; threads?: number; strict?: boolean }): Promise<ValidationReport & { warnings: string[] }> {
+    const descriptor = this.devices.get(device);
+    const predictor = this.predictor(device, space);
+    if (descriptor.backend === TABLE_ONLY) throw new TailorError('TABLE_ONLY_DEVICE', { device, action: 'be validated (nothing to measure on)' });
+    const warnings = await this.checkFingerprint(predictor.table, options.strict);
+    const backend = await this.devices.open(descriptor, 'be validated', options.threads ?? predictor.table.backend.threads);
+    const report = await validateTable(predictor, getSpace(space), backend, { ...DEFAULT_VALIDATE_OPTIONS, ...options });
+    return { ...report, warnings };
+  }
+
+  /** Imports OFA YAML tables; a device without a descriptor gets a table-only one. */
+  importOfa(device: string, space: string, files: string[]): { file: string; table: LatencyTable; createdDevice: string | null } {
+    getSpace(space);
+    if (files.length === 0) throw new TailorError('INVALID_OPTION', { option: 'files', reason: 'give at least one <r>_lookup_table.yaml' });
+    const parsed = files.map(readOfaYaml); // all files are checked before anything is written
+    let createdDevice: string | null = null;
+    if (!this.devices.registry.find(device)) {
+      createdDevice = this.devices.registry.save({
+        id: device, name: device, backend: TABLE_ONLY, options: {},
+        notes: `Table-only device: latency tables imported from OFA (${files.length} file(s)). Predict works; profile and validate need attached hardware.`,
+      });
+    }
+    const existing = tablePath(this.ws, device, space);
+    const base = fs.existsSync(existing) ? readTable(existing) : null;
+    if (base && base.method.name !== 'ofa-import') {
+      throw new TailorError('INVALID_OPTION', { option: '--device', reason: `${existing} holds measured (${base.method.name}) data; import into another device id` });
+    }
+    const table = tableFromOfa(device, space, parsed, base, files);
+    return { file: saveTable(this.ws, table), table, createdDevice };
+  }
+
+  exportOfa(device: string, space: string, outDir: string): string[] {
+    return exportOfa(this.table(device, space), outDir);
+  }
+}

@@ -1,0 +1,120 @@
+import { sampleRankCorrelation } from 'simple-statistics';
+import { ArchConfig, sampleArch } from '../core/arch';
+import { TailorError } from '../core/errors';
+import { buildIR } from '../core/ir';
+import { median } from '../core/latency';
+import { netFromArch } from '../core/net';
+import { Rng } from '../core/rng';
+import { SearchSpace } from '../core/space';
+import { exportOnnx } from '../export/onnx';
+import { seededWeights } from '../export/weights';
+import { DeviceBackend, LoadedModel } from '../runtime/backend';
+import { measureInterleaved } from '../runtime/measure';
+import { speedFactor } from '../profiling/reference';
+import { LatencyPredictor } from './predictor';
+
+export interface ValidationRow {
+  arch: ArchConfig;
+  /** Table prediction at the device's current speed (tableMs x speedFactor). */
+  predictedMs: number;
+  measuredMs: number;
+  errorPct: number;
+  /** The table's own prediction, at the speed the table was measured at. */
+  tableMs: number;
+}
+
+type Accuracy = Omit<ValidationReport, 'device' | 'space' | 'seed' | 'rows' | 'speedFactor' | 'uncalibrated'>;
+
+export interface ValidationReport {
+  device: string;
+  space: string;
+  seed: number;
+  samples: number;
+  within5: number;
+  within10: number;
+  mape: number;
+  rmseMs: number;
+  spearman: number;
+  /**
+   * Current speed of the device relative to when the table was made, from the reference
+   * networks timed alongside the samples (1 = same speed; 1 when calibration is off).
+   */
+  speedFactor: number;
+  /** The same figures comparing raw table predictions, without the drift factor. */
+  uncalibrated: Accuracy;
+  rows: ValidationRow[];
+}
+
+export interface ValidateOptions {
+  samples: number;
+  seed: number;
+  resolutions?: number[];
+  warmup: number;
+  /** Round-robin passes over all sampled networks, and timed runs of each per pass. */
+  passes: number;
+  runsPerPass: number;
+  /** Time the table's reference networks too and scale predictions by the observed drift (default on). */
+  calibrate?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: { done: number; total: number; message: string }) => void;
+}
+
+export const DEFAULT_VALIDATE_OPTIONS = { seed: 1, warmup: 5, passes: 10, runsPerPass: 3 };
+
+/** Accuracy figures over (predicted, measured) pairs; within5/within10 as nn-Meter reports them. */
+export function summarizeValidation(rows: Pick<ValidationRow, 'predictedMs' | 'measuredMs'>[]): Accuracy {
+  const n = rows.length;
+  const rel = rows.map((r) => Math.abs(r.predictedMs / r.measuredMs - 1));
+  return {
+    samples: n,
+    within5: rel.filter((e) => e <= 0.05).length / n,
+    within10: rel.filter((e) => e <= 0.1).length / n,
+    mape: (100 * rel.reduce((a, b) => a + b, 0)) / n,
+    rmseMs: Math.sqrt(rows.reduce((s, r) => s + (r.predictedMs - r.measuredMs) ** 2, 0) / n),
+    spearman: n > 2 ? sampleRankCorrelation(rows.map((r) => r.predictedMs), rows.map((r) => r.measuredMs)) : NaN,
+  };
+}
+
+/** Samples subnets, measures each whole network end to end on the device and compares with the table's prediction. */
+export async function validateTable(
+  predictor: LatencyPredictor,
+  space: SearchSpace,
+  backend: DeviceBackend,
+  options: ValidateOptions,
+): Promise<ValidationReport> {
+  const table = predictor.table;
+  const resolutions = options.resolutions ?? table.resolutions.filter((r) => space.resolutions.includes(r));
+  const absent = resolutions.filter((r) => !table.resolutions.includes(r));
+  if (absent.length) {
+    throw new TailorError('RESOLUTION_NOT_IN_TABLE', { resolution: absent.join(', '), device: table.device.id, space: space.id, available: table.resolutions.join(', ') });
+  }
+  if (!Number.isInteger(options.samples) || options.samples < 1) throw new TailorError('INVALID_OPTION', { option: '--samples', reason: 'must be a positive integer' });
+  const rng = new Rng(options.seed);
+  const archs = Array.from({ length: options.samples }, () => sampleArch(space, rng, resolutions));
+  const nets = archs.map((arch) => netFromArch(space, arch));
+  const predicted = nets.map((net) => predictor.predictNet(net).latencyMs); // fails early on missing keys
+  const reference = options.calibrate === false ? undefined : table.reference;
+  const extras = (reference?.archs ?? []).map((a) => exportOnnx(buildIR(netFromArch(space, a)), { weights: seededWeights(table.method.seed ?? 0) }));
+  const models: LoadedModel[] = [];
+  let measured: number[][];
+  try {
+    for (const [i, bytes] of [...extras, ...nets.map((net, i) => exportOnnx(buildIR(net), { weights: seededWeights(options.seed + i) }))].entries()) {
+      options.onProgress?.({ done: 0, total: options.passes, message: `loading network ${i + 1}/${extras.length + nets.length}` });
+      models.push(await backend.load(bytes));
+    }
+    measured = await measureInterleaved(models, {
+      warmup: options.warmup, passes: options.passes, runsPerPass: options.runsPerPass, signal: options.signal,
+      onPass: (pass, passes) => options.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),
+    });
+  } finally {
+    for (const m of models) await m.dispose();
+  }
+  const factor = reference ? speedFactor(reference.ms, measured.slice(0, extras.length).map(median)) : 1;
+  const rows: ValidationRow[] = archs.map((arch, i) => {
+    const measuredMs = median(measured[extras.length + i]);
+    const predictedMs = predicted[i] * factor;
+    return { arch, predictedMs, measuredMs, errorPct: 100 * (predictedMs / measuredMs - 1), tableMs: predicted[i] };
+  });
+  const uncalibrated = summarizeValidation(rows.map((r) => ({ predictedMs: r.tableMs, measuredMs: r.measuredMs })));
+  return { device: table.device.id, space: space.id, seed: options.seed, ...summarizeValidation(rows), speedFactor: factor, uncalibrated, rows };
+}

@@ -1,0 +1,70 @@
+import { TailorError } from '../core/errors';
+
+export interface MeasureOptions {
+  warmup: number;
+  runs: number;
+}
+
+/** One executed kernel of one run, in execution order. */
+export interface NodeEvent {
+  name: string;
+  opType: string;
+  durMs: number;
+}
+
+/** A model loaded on a device, ready to be timed repeatedly. */
+export interface LoadedModel {
+  /** Wall-clock ms per timed run, after warm-up. */
+  measure(options: MeasureOptions): Promise<number[]>;
+  dispose(): Promise<void>;
+}
+
+/** A model loaded with the runtime's profiler on: `finish` returns the kernel timings of every timed run and closes it. */
+export interface ProfiledModel extends LoadedModel {
+  finish(): Promise<NodeEvent[][]>;
+}
+
+/**
+ * A device backend: a profiler that talks to the device, paired with a pure parser of
+ * what the device reports (tested offline on recorded output). Registered by name.
+ */
+export interface DeviceBackend {
+  readonly name: string;
+  readonly threads: number;
+  runtimeVersion(): string;
+  load(model: Uint8Array): Promise<LoadedModel>;
+  loadProfiled(model: Uint8Array): Promise<ProfiledModel>;
+}
+
+export interface BackendOptions {
+  threads?: number;
+  [key: string]: unknown;
+}
+
+export interface BackendRegistration {
+  /** Runs on this machine (its fingerprint is this machine's). */
+  local: boolean;
+  /** Cheap to call: must not load the runtime itself. */
+  runtimeVersion(options: BackendOptions): string;
+  create(options: BackendOptions): Promise<DeviceBackend>;
+}
+
+const BACKENDS = new Map<string, BackendRegistration>();
+
+export function registerBackend(name: string, registration: BackendRegistration): void {
+  BACKENDS.set(name, registration);
+}
+
+export function knownBackends(): string[] {
+  return [...BACKENDS.keys()];
+}
+
+export function backendRegistration(device: string, name: string): BackendRegistration {
+  const r = BACKENDS.get(name);
+  if (!r) throw new TailorError('UNKNOWN_BACKEND', { device, backend: name, known: knownBackends().join(', ') });
+  return r;
+}
+
+export async function createBackend(device: string, name: string, options: BackendOptions): Promise<DeviceBackend> {
+  return backendRegistration(device, name).create(options);
+}

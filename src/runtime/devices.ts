@@ -1,0 +1,83 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TailorError } from '../core/errors';
+import { writeJsonAtomic } from '../core/fs-atomic';
+import { Workspace } from '../core/workspace';
+import type { Fingerprint } from './fingerprint';
+
+/** devices/<id>.json. `backend: "table-only"` marks a device known only through imported tables. */
+export interface DeviceDescriptor {
+  id: string;
+  name: string;
+  backend: string;
+  options: { threads?: number; [key: string]: unknown };
+  fingerprint?: Fingerprint;
+  notes?: string;
+}
+
+export const TABLE_ONLY = 'table-only';
+const ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
+
+export function checkDeviceId(id: string): void {
+  if (!ID_RE.test(id)) throw new TailorError('INVALID_OPTION', { option: '--device', reason: `"${id}" is not a valid device id (letters, digits, . _ -)` });
+}
+
+function parseDescriptor(file: string, text: string): DeviceDescriptor {
+  let raw: any;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new TailorError('INVALID_DEVICE_FILE', { file, reason: (e as Error).message });
+  }
+  for (const field of ['id', 'name', 'backend'] as const) {
+    if (typeof raw?.[field] !== 'string' || !raw[field]) throw new TailorError('INVALID_DEVICE_FILE', { file, reason: `"${field}" must be a non-empty string` });
+  }
+  const threads = raw.options?.threads;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new TailorError('INVALID_DEVICE_FILE', { file, reason: '"options.threads" must be a positive integer' });
+  }
+  return { options: {}, ...raw };
+}
+
+/** Descriptors of the workspace, falling back to the ones shipped with Tailor. */
+export class DeviceRegistry {
+  constructor(private readonly ws: Workspace) {}
+
+  private dirs(): string[] {
+    return [...new Set([this.ws.devicesDir, this.ws.builtinDevicesDir])];
+  }
+
+  list(): DeviceDescriptor[] {
+    const byId = new Map<string, DeviceDescriptor>();
+    for (const dir of this.dirs()) {
+      if (!fs.existsSync(dir)) continue;
+      for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+        const d = parseDescriptor(path.join(dir, f), fs.readFileSync(path.join(dir, f), 'utf8'));
+        if (!byId.has(d.id)) byId.set(d.id, d);
+      }
+    }
+    return [...byId.values()];
+  }
+
+  find(id: string): DeviceDescriptor | null {
+    for (const dir of this.dirs()) {
+      const file = path.join(dir, `${id}.json`);
+      if (fs.existsSync(file)) return parseDescriptor(file, fs.readFileSync(file, 'utf8'));
+    }
+    return null;
+  }
+
+  get(id: string): DeviceDescriptor {
+    checkDeviceId(id);
+    const d = this.find(id);
+    if (!d) throw new TailorError('UNKNOWN_DEVICE', { device: id, known: this.list().map((x) => x.id).join(', ') });
+    return d;
+  }
+
+  save(d: DeviceDescriptor): string {
+    checkDeviceId(d.id);
+    const file = path.join(this.ws.devicesDir, `${d.id}.json`);
+    writeJsonAtomic(file, d);
+    return file;
+  }
+}

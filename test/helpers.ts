@@ -1,0 +1,30 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PACKAGE_ROOT } from '../src/core/workspace';
+
+export const REPO = PACKAGE_ROOT;
+/** Reference data lives beside the checkout and is read from there, never copied in. */
+export const SHARED = path.resolve(REPO, '..', 'shared');
+export const OFA = path.join(SHARED, 'reference', 'ofa');
+export const FIXTURES = path.join(REPO, 'test', 'fixtures');
+export const NET_30MS = path.join(OFA, 'specialized', 'note10_lat-30ms_top1-78.4_finetune-75');
+export const NOTE10_YAMLS = [160, 176, 192, 208, 224].map((r) => path.join(OFA, 'note10', `${r}_lookup_table.yaml`));
+
+export function tempDir(prefix = 'tailor-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], home?: string): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...(home ? ['--home', home] : []), ...args], { encoding: 'utf8', timeout: 600_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}

@@ -110,7 +110,7 @@ program
   .option('--samples <n>', 'number of random subnets', positiveInt, 50)
   .option('--resolutions <list>', 'resolutions to sample from (default: all in the table)', intList)
   .option('--seed <n>', 'sampling seed', integer, 1)
-  .option('--passes <n>', 'round-robin timing passes', positiveInt, 10)
+  .option('--passes <n>', 'round-robin timing passes', positiveInt, 15)
   .option('--no-calibrate', 'compare raw predictions, without the speed-drift factor from the reference networks')
   .option('--strict', 'refuse when the table was measured on other hardware')
   .option('--json', 'machine-readable output')
@@ -138,6 +138,7 @@ program
   .command('serve')
   .description('start the HTTP service')
   .option('--port <n>', 'port (default: $PORT or 3000)', positiveInt)
+  .option('--data-dir <dir>', 'jobs database directory (default: $TAILOR_DATA_DIR or <home>/.tailor)')
   .action(lazy(() => import('./cli/commands/serve.js')));
 
 async function main(): Promise<void> {

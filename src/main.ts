@@ -1,20 +1,55 @@
 import 'reflect-metadata';
+import { INestApplication, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './api/app.module';
+import { TailorConfig, configFromEnv } from './api/config';
+import { ErrorFilter } from './api/error.filter';
+import * as path from 'node:path';
+import { TailorError } from './core/errors';
+import { PACKAGE_ROOT } from './core/workspace';
 
-export interface ServerOptions {
+export interface ServerOptions extends Partial<TailorConfig> {
   port?: number;
-  home?: string;
+  logger?: false;
+}
+
+/** Builds the app (not listening): routes, validation at the edge, one error shape, OpenAPI at /docs. */
+export async function createApp(options: ServerOptions = {}): Promise<INestApplication> {
+  const config = configFromEnv(options);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    logger: options.logger === false ? false : ['error', 'warn', 'log'],
+    bodyParser: false,
+  });
+  // Batches of 10,000 archs are a few MB of JSON.
+  app.useBodyParser('json', { limit: '20mb' });
+  app.useGlobalFilters(new ErrorFilter());
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      exceptionFactory: (errors) =>
+        new TailorError('INVALID_REQUEST', { reason: errors.flatMap((e) => Object.values(e.constraints ?? {})).join('; ') || 'invalid body' }),
+    }),
+  );
+  app.enableShutdownHooks();
+  const doc = new DocumentBuilder()
+    .setTitle('Tailor')
+    .setDescription('Latency lookup tables, prediction, validation and jobs for specializing networks per device.')
+    .setVersion(require(path.join(PACKAGE_ROOT, 'package.json')).version)
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc));
+  return app;
 }
 
 /** Starts the HTTP service on embedded defaults (no external services). */
-export async function startServer(options: ServerOptions = {}) {
-  if (options.home) process.env.TAILOR_HOME = options.home;
-  const app = await NestFactory.create(AppModule, { logger: ['error', 'warn', 'log'] });
-  app.enableShutdownHooks();
+export async function startServer(options: ServerOptions = {}): Promise<INestApplication> {
+  const app = await createApp(options);
   const port = options.port ?? Number(process.env.PORT ?? 3000);
   await app.listen(port);
-  console.log(`Tailor listening on http://localhost:${port}`);
+  if (options.logger !== false) console.log(`Tailor listening on http://localhost:${port} (docs at /docs)`);
   return app;
 }
 

@@ -1,15 +1,19 @@
-import { Controller, Get, Module } from '@nestjs/common';
-import * as path from 'node:path';
-import { PACKAGE_ROOT } from '../core/workspace';
+import { DynamicModule, Module } from '@nestjs/common';
+import { TailorConfig } from './config';
+import { DevicesModule } from './devices/devices.module';
+import { DomainModule } from './domain.module';
+import { HealthModule } from './health/health.module';
+import { JobsModule } from './jobs/jobs.module';
+import { LatencyModule } from './latency/latency.module';
+import { SpacesModule } from './spaces/spaces.module';
 
-@Controller()
-class HealthController {
-  @Get('health')
-  health() {
-    return { status: 'ok', version: require(path.join(PACKAGE_ROOT, 'package.json')).version };
+/** One feature module per domain; all of them adapt the plain services of DomainModule. */
+@Module({})
+export class AppModule {
+  static forRoot(config: TailorConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [DomainModule.forRoot(config), HealthModule, DevicesModule, SpacesModule, LatencyModule, JobsModule],
+    };
   }
 }
-
-/** The service grows feature modules per domain (devices, spaces, latency, jobs); for now, health. */
-@Module({ controllers: [HealthController] })
-export class AppModule {}

@@ -20,6 +20,12 @@ const MESSAGES = {
   CORRUPT_CHECKPOINT: { status: 422, text: (p: P) => `Profiling checkpoint ${p.file} is unreadable: ${p.reason}. Delete it to start over.` },
   INVALID_OFA_TABLE: { status: 422, text: (p: P) => `OFA lookup table ${p.file} is invalid: ${p.reason}` },
   INVALID_MODEL: { status: 422, text: (p: P) => `Model could not be loaded by ${p.backend}: ${p.reason}` },
+  TABLE_LOCKED: { status: 409, text: (p: P) => `The latency table ${p.table} is being written by ${p.holder}; wait for it to finish or cancel it.` },
+  UNKNOWN_JOB: { status: 404, text: (p: P) => `Unknown job "${p.job}".` },
+  JOB_FINISHED: { status: 409, text: (p: P) => `Job "${p.job}" has already finished (${p.status}).` },
+  SERVICE_STOPPING: { status: 503, text: () => 'The service is shutting down and takes no new jobs.' },
+  INVALID_REQUEST: { status: 400, text: (p: P) => `Invalid request: ${p.reason}` },
+  BATCH_TOO_LARGE: { status: 413, text: (p: P) => `A batch holds at most ${p.max} architectures; this one has ${p.count}.` },
 } as const;
 
 type P = Record<string, string | number | undefined>;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { ArchConfig } from '../core/arch';
 import { TailorError } from '../core/errors';
 import { writeJsonAtomic } from '../core/fs-atomic';
-import { Latency } from '../core/latency';
+import { Latency, median } from '../core/latency';
 import { Workspace } from '../core/workspace';
 import type { Fingerprint } from '../runtime/fingerprint';
 
@@ -33,10 +33,17 @@ export interface LatencyTable {
   overheadMs: Record<string, Latency>;
   entries: Record<string, Record<string, Latency>>;
   /**
-   * Fixed networks and their wall times when the table was made (the speed baseline). Every
-   * resolution is scaled to this baseline; validation measures them again to see drift.
+   * Fixed subnets timed in every resolution's measurement window. Their median over the windows
+   * is the speed the table was measured at; validation times them again to see drift.
    */
-  reference?: { archs: ArchConfig[]; ms: number[] };
+  reference?: { archs: ArchConfig[]; msByResolution: Record<string, number[]> };
+}
+
+/** Wall time of each reference subnet at the table's speed: the median over the measurement windows. */
+export function referenceBaseline(table: LatencyTable): number[] | null {
+  const windows = Object.values(table.reference?.msByResolution ?? {});
+  if (!table.reference || windows.length === 0) return null;
+  return table.reference.archs.map((_, i) => median(windows.map((w) => w[i])));
 }
 
 export function tablePath(ws: Workspace, device: string, space: string): string {

@@ -12,6 +12,7 @@ import { DeviceBackend, LoadedModel } from '../runtime/backend';
 import { measureInterleaved } from '../runtime/measure';
 import { speedFactor } from '../profiling/reference';
 import { LatencyPredictor } from './predictor';
+import { referenceBaseline } from './table';
 
 export interface ValidationRow {
   arch: ArchConfig;
@@ -59,7 +60,7 @@ export interface ValidateOptions {
   onProgress?: (p: { done: number; total: number; message: string }) => void;
 }
 
-export const DEFAULT_VALIDATE_OPTIONS = { seed: 1, warmup: 5, passes: 10, runsPerPass: 3 };
+export const DEFAULT_VALIDATE_OPTIONS = { seed: 1, warmup: 5, passes: 15, runsPerPass: 3 };
 
 /** Accuracy figures over (predicted, measured) pairs; within5/within10 as nn-Meter reports them. */
 export function summarizeValidation(rows: Pick<ValidationRow, 'predictedMs' | 'measuredMs'>[]): Accuracy {
@@ -93,7 +94,8 @@ export async function validateTable(
   const archs = Array.from({ length: options.samples }, () => sampleArch(space, rng, resolutions));
   const nets = archs.map((arch) => netFromArch(space, arch));
   const predicted = nets.map((net) => predictor.predictNet(net).latencyMs); // fails early on missing keys
-  const reference = options.calibrate === false ? undefined : table.reference;
+  const baseline = options.calibrate === false ? null : referenceBaseline(table);
+  const reference = baseline ? table.reference : undefined;
   const extras = (reference?.archs ?? []).map((a) => exportOnnx(buildIR(netFromArch(space, a)), { weights: seededWeights(table.method.seed ?? 0) }));
   const models: LoadedModel[] = [];
   let measured: number[][];
@@ -109,7 +111,7 @@ export async function validateTable(
   } finally {
     for (const m of models) await m.dispose();
   }
-  const factor = reference ? speedFactor(reference.ms, measured.slice(0, extras.length).map(median)) : 1;
+  const factor = baseline ? speedFactor(baseline, measured.slice(0, extras.length).map(median)) : 1;
   const rows: ValidationRow[] = archs.map((arch, i) => {
     const measuredMs = median(measured[extras.length + i]);
     const predictedMs = predicted[i] * factor;

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as lockfile from 'proper-lockfile';
 import { TailorError } from '../core/errors';
 import { buildIR, Piece } from '../core/ir';
 import { median, summarize } from '../core/latency';
@@ -13,7 +15,7 @@ import { DeviceDescriptor, TABLE_ONLY } from '../runtime/devices';
 import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
 import { scaledPieceTimes } from './attribute';
 import { keysForResolution, planResolution } from './plan';
-import { referenceArchs, speedFactor } from './reference';
+import { referenceArchs } from './reference';
 
 export interface ProfileOptions {
   resolutions: number[];
@@ -72,6 +74,7 @@ async function measurePlan(backend: DeviceBackend, models: Uint8Array[], extras:
   try {
     for (const m of extras) extra.push(await backend.load(m));
     for (const m of models) {
+      options.signal?.throwIfAborted();
       plain.push(await backend.load(m));
       profiled.push(await backend.loadProfiled(m));
     }
@@ -80,7 +83,8 @@ async function measurePlan(backend: DeviceBackend, models: Uint8Array[], extras:
     const extraWall = extras.map(() => [] as number[]);
     for (let pass = 0; pass < options.passes; pass++) {
       options.signal?.throwIfAborted();
-      for (let i = 0; i < extras.length; i++) extraWall[i].push(...(await extra[i].measure({ warmup: 1, runs: options.wallRunsPerPass })));
+      // The extras (probe, references) are cheap and set the scale of everything else: time them twice as often.
+      for (let i = 0; i < extras.length; i++) extraWall[i].push(...(await extra[i].measure({ warmup: 1, runs: 2 * options.wallRunsPerPass })));
       for (let i = 0; i < models.length; i++) {
         wall[i].push(...(await plain[i].measure({ warmup: 1, runs: options.wallRunsPerPass })));
         await profiled[i].measure({ warmup: 1, runs: options.profileRunsPerPass });
@@ -116,11 +120,41 @@ export async function profileSpace(
   if (bad.length) throw new TailorError('INVALID_OPTION', { option: '--resolutions', reason: `${bad.join(', ')} not in ${space.id} (${space.resolutions.join(', ')})` });
 
   const file = tablePath(ws, device.id, space.id);
+  const release = await lockTable(file);
+  try {
+    return await profileLocked(file, device, backend, fingerprint, space, options, ws);
+  } finally {
+    await release();
+  }
+}
+
+/** One writer per table across processes (CLI runs, service jobs); a killed holder's lock goes stale. */
+async function lockTable(file: string): Promise<() => Promise<void>> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  try {
+    return await lockfile.lock(file, { realpath: false, stale: 15_000, update: 5_000 });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ELOCKED') throw new TailorError('TABLE_LOCKED', { table: file, holder: 'another profiling run' });
+    throw e;
+  }
+}
+
+async function profileLocked(
+  file: string,
+  device: DeviceDescriptor,
+  backend: DeviceBackend,
+  fingerprint: Fingerprint,
+  space: SearchSpace,
+  options: ProfileOptions,
+  ws: Workspace,
+): Promise<ProfileResult> {
   let table: LatencyTable | null = fs.existsSync(file) ? readTable(file) : null;
-  if (table && table.device.fingerprint?.hash !== fingerprint.hash) {
+  // One table, one machine, one runtime setup: never mix measurements.
+  if (table && (table.device.fingerprint?.hash !== fingerprint.hash || table.backend.threads !== backend.threads)) {
     if (!options.force) {
+      const recorded = table.device.fingerprint ? describeFingerprint(table.device.fingerprint) : 'none (imported)';
       throw new TailorError('FINGERPRINT_MISMATCH', {
-        file, table: table.device.fingerprint ? describeFingerprint(table.device.fingerprint) : 'none (imported)', current: describeFingerprint(fingerprint),
+        file, table: `${recorded}, ${table.backend.threads} thread(s)`, current: `${describeFingerprint(fingerprint)}, ${backend.threads} thread(s)`,
       });
     }
     fs.renameSync(file, `${file}.bak-${Date.now()}`);
@@ -148,14 +182,11 @@ export async function profileSpace(
     done += options.passes;
     measured += models.length;
     const refNow = extraWall.slice(1).map(median);
-    const baseline = table?.reference ?? { archs: refs, ms: refNow };
-    // Bring this resolution to the table's speed baseline.
-    const scale = 1 / speedFactor(baseline.ms, refNow);
-    const overhead = extraWall[0].map((ms) => ms * scale);
+    const overhead = extraWall[0];
     const overheadMs = median(overhead);
     const samples = new Map<string, number[]>();
     irs.forEach((ir, i) => {
-      const times = scaledPieceTimes(runs[i], ir.pieces.map((p) => p.id), median(wall[i]) * scale, overheadMs);
+      const times = scaledPieceTimes(runs[i], ir.pieces.map((p) => p.id), median(wall[i]), overheadMs);
       for (const p of ir.pieces) (samples.get(p.key) ?? samples.set(p.key, []).get(p.key)!).push(times.get(p.id)!);
     });
     const missing = [...keysForResolution(space, r)].filter((k) => !samples.has(k));
@@ -171,16 +202,16 @@ export async function profileSpace(
       updated: now,
       method: {
         name: 'in-context', statistic: 'p50', seed: options.seed, rounds: options.rounds, warmup: options.warmup, passes: options.passes,
-        wallRunsPerPass: options.wallRunsPerPass, profileRunsPerPass: options.profileRunsPerPass, secondsPerResolution: {}, speedScale: {},
+        wallRunsPerPass: options.wallRunsPerPass, profileRunsPerPass: options.profileRunsPerPass, secondsPerResolution: {},
       },
       resolutions: [],
       overheadMs: {},
       entries: {},
-      reference: baseline,
+      reference: { archs: refs, msByResolution: {} },
     };
     table.entries[String(r)] = Object.fromEntries([...samples].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, summarize(v)]));
     table.overheadMs[String(r)] = summarize(overhead);
-    (table.method.speedScale as Record<string, number>)[r] = Math.round(scale * 1e4) / 1e4;
+    table.reference!.msByResolution[r] = refNow.map((ms) => Math.round(ms * 1e6) / 1e6);
     (table.method.secondsPerResolution as Record<string, number>)[r] = Math.round(secondsPerResolution[r] * 10) / 10;
     if (!table.resolutions.includes(r)) table.resolutions.push(r);
     table.updated = now;

@@ -18,7 +18,7 @@ export class ProfilingService {
     const device = this.devices.get(req.device);
     const space = getSpace(req.space);
     const backend = await this.devices.open(device, 'be profiled', req.threads);
-    const fingerprint = (await this.devices.fingerprint(device, backend.threads))!;
+    const fingerprint = (await this.devices.fingerprint(device))!;
     return profileSpace(this.devices.ws, device, backend, fingerprint, space, {
       ...DEFAULT_PROFILE_OPTIONS,
       ...Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)),

@@ -1,22 +1,21 @@
-import { ArchConfig } from '../core/arch';
+import { ArchConfig, sampleArch } from '../core/arch';
+import { Rng, deriveSeed } from '../core/rng';
 import { median } from '../core/latency';
-import { SearchSpace, blockCount } from '../core/space';
+import { SearchSpace } from '../core/space';
 
 /**
  * Fixed networks timed alongside every profiling resolution and every validation. A shared
- * machine drifts in speed by several percent over minutes; these give the drift factor, so a
- * table's resolutions share one speed baseline and validation can separate drift from error.
+ * machine drifts in speed by several percent over minutes; the median of their timings over a
+ * table's measurement windows is the speed the table was made at, and validation times them
+ * again to separate the machine's drift from the predictor's error.
+ * They are ordinary seeded subnets spread over the resolutions: a neighbour thrashing the
+ * shared cache slows nets of different sizes differently, so references should look like the
+ * nets they stand for.
  */
 export function referenceArchs(space: SearchSpace): ArchConfig[] {
-  const n = blockCount(space);
-  const mid = (xs: number[]) => xs[Math.floor(xs.length / 2)];
-  const uniform = (k: number, e: number, d: number, r: number): ArchConfig => ({
-    space: space.id, ks: Array(n).fill(k), e: Array(n).fill(e), d: space.stages.map(() => d), r,
-  });
-  return [
-    uniform(mid(space.kernelSizes), mid(space.expandRatios), mid(space.depths), mid(space.resolutions)),
-    uniform(Math.min(...space.kernelSizes), Math.max(...space.expandRatios), Math.max(...space.depths), Math.min(...space.resolutions)),
-  ];
+  const rng = new Rng(deriveSeed(0, `reference-${space.id}`));
+  const rs = space.resolutions;
+  return [0, 1 / 3, 2 / 3, 1].map((f) => sampleArch(space, rng, [rs[Math.round(f * (rs.length - 1))]]));
 }
 
 /** Median over reference networks of now / baseline: > 1 means the device runs slower now than when the table was made. */

@@ -31,11 +31,11 @@ export class DeviceService {
   }
 
   /** Fingerprint of the hardware and runtime the device measures on; null if that is not this machine. */
-  async fingerprint(d: DeviceDescriptor, threads?: number): Promise<Fingerprint | null> {
+  async fingerprint(d: DeviceDescriptor): Promise<Fingerprint | null> {
     if (d.backend === TABLE_ONLY) return null;
     const reg = backendRegistration(d.id, d.backend);
     if (!reg.local) return null;
-    const runtime = reg.runtimeVersion(this.options(d, threads));
+    const runtime = reg.runtimeVersion(this.options(d));
     if (!this.fingerprints.has(runtime)) this.fingerprints.set(runtime, localFingerprint(runtime));
     return this.fingerprints.get(runtime)!;
   }

@@ -62,7 +62,8 @@ describe('profiling plan', () => {
 
   it('has fixed reference networks and a drift factor', () => {
     const refs = referenceArchs(w10);
-    assert.equal(refs.length, 2);
+    assert.equal(refs.length, 4);
+    assert.deepEqual(referenceArchs(w10), refs, 'fixed');
     assert.ok(refs.every((a) => w10.resolutions.includes(a.r)));
     assert.equal(speedFactor([1, 2], [1.1, 2.2]), 1.1);
   });

@@ -1,6 +1,8 @@
 import { maxArch, minArch } from '../../core/arch';
+import { TailorError } from '../../core/errors';
 import { netFromArch } from '../../core/net';
 import { getSpace } from '../../core/space';
+import { DEFAULT_VALIDATE_OPTIONS } from '../../latency/validate';
 import { GlobalOptions, services } from '../context';
 import { ms, pct } from '../format';
 import { describeProfile, profile } from './profile';
@@ -14,12 +16,21 @@ export async function run(opts: { device: string; space: string; resolution: num
   console.log(`Tailor quickstart: ${device.name}`);
   if (fp) console.log(`hardware: ${fp.cpu}, ${fp.cores} cores, ${fp.memoryGb} GB, ${fp.runtime} [${fp.hash}]`);
   console.log(`\n1. profile ${opts.space} at ${opts.resolution}x${opts.resolution} (kernels timed inside whole networks)`);
-  const result = await profile({ device: opts.device, space: opts.space, resolutions: [opts.resolution], seed: opts.seed, rounds: 3, passes: 5 }, global);
+  const request = { device: opts.device, space: opts.space, resolutions: [opts.resolution], seed: opts.seed, rounds: 3, passes: 5 };
+  let result;
+  try {
+    result = await profile(request, global);
+  } catch (e) {
+    // A table from another machine (say, a copied workspace): this machine gets its own, the old one is kept as .bak.
+    if (!(e instanceof TailorError && e.code === 'FINGERPRINT_MISMATCH')) throw e;
+    console.log(`note: ${e.message} Starting a new table; the old one is kept as a .bak file.`);
+    result = await profile({ ...request, force: true }, global);
+  }
   console.log(describeProfile(result));
 
   console.log(`\n2. validate: ${opts.samples} random subnets measured end to end vs. predicted`);
   const report = await validate(
-    { device: opts.device, space: opts.space, samples: opts.samples, resolutions: [opts.resolution], seed: opts.seed + 1, passes: 10, calibrate: true },
+    { device: opts.device, space: opts.space, samples: opts.samples, resolutions: [opts.resolution], seed: opts.seed + 1, passes: DEFAULT_VALIDATE_OPTIONS.passes, calibrate: true },
     global,
   );
   console.log(`within 5%: ${pct(report.within5)}, within 10%: ${pct(report.within10)}, MAPE ${report.mape.toFixed(2)}%, Spearman ${report.spearman.toFixed(3)} (device speed x${report.speedFactor.toFixed(3)} vs. table)`);

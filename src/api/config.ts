@@ -1,0 +1,15 @@
+import * as path from 'node:path';
+
+/** Where the service keeps its state: the workspace (devices/, latency-tables/) and the data directory (jobs database). */
+export interface TailorConfig {
+  home: string;
+  dataDir: string;
+}
+
+export const TAILOR_CONFIG = Symbol('TAILOR_CONFIG');
+
+export function configFromEnv(overrides: Partial<TailorConfig> = {}): TailorConfig {
+  const home = path.resolve(overrides.home ?? process.env.TAILOR_HOME ?? process.cwd());
+  const dataDir = path.resolve(overrides.dataDir ?? process.env.TAILOR_DATA_DIR ?? path.join(home, '.tailor'));
+  return { home, dataDir };
+}

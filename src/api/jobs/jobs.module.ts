@@ -1,0 +1,115 @@
+import {
+  BeforeApplicationShutdown, Body, Controller, Delete, Get, HttpCode, Injectable, MessageEvent, Module,
+  OnApplicationBootstrap, OnApplicationShutdown, Param, Post, Query, Sse,
+} from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { Observable } from 'rxjs';
+import { TailorError } from '../../core/errors';
+import { JobRecord, JobStore } from '../../jobs/job-store';
+import { JobEvent, JobService } from '../../jobs/job.service';
+import { jobRunners } from '../../jobs/runners';
+import { LatencyService } from '../../latency/latency.service';
+import { ProfilingService } from '../../profiling/profiling.service';
+import { TAILOR_CONFIG, TailorConfig } from '../config';
+import { CreateJobDto, JOB_PARAMS, ListJobsQuery } from './job.dto';
+
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
+
+function view(job: JobRecord) {
+  return { ...job, progress: Math.round(job.progress * 1000) / 1000 };
+}
+
+@ApiTags('jobs')
+@Controller('jobs')
+class JobsController {
+  constructor(private readonly jobs: JobService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiAcceptedResponse({ description: '{ id, status }: the job is queued' })
+  @ApiBadRequestResponse({ description: 'Bad type or params' })
+  @ApiConflictResponse({ description: 'The table is being written by another job' })
+  create(@Body() body: CreateJobDto) {
+    const params = plainToInstance(JOB_PARAMS[body.type], body.params);
+    const errors = validateSync(params, { whitelist: true, forbidNonWhitelisted: true });
+    if (errors.length) {
+      const reason = errors.flatMap((e) => Object.values(e.constraints ?? {})).map((m) => `params.${m}`).join('; ');
+      throw new TailorError('INVALID_REQUEST', { reason });
+    }
+    const job = this.jobs.submit(body.type, { ...params });
+    return { id: job.id, status: job.status };
+  }
+
+  @Get()
+  @ApiOkResponse({ description: 'Recent jobs, newest first' })
+  list(@Query() query: ListJobsQuery) {
+    return this.jobs.list(query).map(view);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ description: 'Status, progress 0..1, ETA, result or error' })
+  @ApiNotFoundResponse({ description: 'Unknown job' })
+  get(@Param('id') id: string) {
+    return view(this.jobs.get(id));
+  }
+
+  @Delete(':id')
+  @ApiOkResponse({ description: 'The job, cancelled (or being cancelled)' })
+  @ApiNotFoundResponse({ description: 'Unknown job' })
+  @ApiConflictResponse({ description: 'The job has already finished' })
+  cancel(@Param('id') id: string) {
+    return view(this.jobs.cancel(id));
+  }
+
+  @Sse(':id/events')
+  @ApiOkResponse({ description: 'Server-Sent Events: `progress` events, then one `result`, `error`, `cancelled` or `interrupted` event' })
+  @ApiNotFoundResponse({ description: 'Unknown job' })
+  events(@Param('id') id: string): Observable<MessageEvent> {
+    const current = this.jobs.get(id);
+    return new Observable<MessageEvent>((subscriber) => {
+      const send = (job: JobRecord) => {
+        if (!TERMINAL.has(job.status)) return subscriber.next({ type: 'progress', data: view(job) });
+        const type = job.status === 'succeeded' ? 'result' : job.status === 'failed' ? 'error' : job.status;
+        subscriber.next({ type, data: view(job) });
+        subscriber.complete();
+      };
+      const unsubscribe = this.jobs.subscribe(id, (e: JobEvent) => send(e.job));
+      send(this.jobs.get(current.id));
+      return unsubscribe;
+    });
+  }
+}
+
+/** Starts the queue with the app; on shutdown, running jobs are interrupted (they resume at the next start). */
+@Injectable()
+class JobsLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  constructor(
+    private readonly jobs: JobService,
+    private readonly store: JobStore,
+  ) {}
+  onApplicationBootstrap() {
+    this.jobs.start();
+  }
+  async beforeApplicationShutdown() {
+    await this.jobs.shutdown();
+  }
+  onApplicationShutdown() {
+    this.store.close();
+  }
+}
+
+@Module({
+  controllers: [JobsController],
+  providers: [
+    { provide: JobStore, useFactory: (config: TailorConfig) => new JobStore(config.dataDir), inject: [TAILOR_CONFIG] },
+    {
+      provide: JobService,
+      useFactory: (store: JobStore, latency: LatencyService, profiling: ProfilingService) => new JobService(store, jobRunners(latency, profiling)),
+      inject: [JobStore, LatencyService, ProfilingService],
+    },
+    JobsLifecycle,
+  ],
+})
+export class JobsModule {}

@@ -1,0 +1,60 @@
+import { Body, Controller, Get, HttpCode, Module, Param, Post } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import { resolveArch } from '../../core/arch-source';
+import { TailorError } from '../../core/errors';
+import { listTables } from '../../latency/table';
+import { LatencyService } from '../../latency/latency.service';
+import { MAX_BATCH, PredictDto } from './predict.dto';
+
+/** Over HTTP an architecture is a config object or a keyword; files and directories stay a CLI affair. */
+function archSource(arch: unknown, index?: number): string {
+  const where = index === undefined ? 'arch' : `archs[${index}]`;
+  if (typeof arch === 'string') {
+    if (!/^(max|min|random:-?\d+)$/.test(arch.trim())) throw new TailorError('INVALID_REQUEST', { reason: `${where} must be a config object or "max", "min", "random:<seed>"` });
+    return arch;
+  }
+  if (typeof arch !== 'object' || arch === null || Array.isArray(arch)) throw new TailorError('INVALID_REQUEST', { reason: `${where} must be a config object or a keyword` });
+  return JSON.stringify(arch);
+}
+
+@ApiTags('latency')
+@Controller()
+class LatencyController {
+  constructor(private readonly latency: LatencyService) {}
+
+  @Get('latency-tables')
+  @ApiOkResponse({ description: 'Every table: device, space, resolutions, entry count, method' })
+  tables() {
+    return listTables(this.latency.ws).map(({ file: _file, ...t }) => t);
+  }
+
+  @Get('latency-tables/:device/:space')
+  @ApiOkResponse({ description: 'A table: metadata and entries' })
+  @ApiNotFoundResponse({ description: 'Unknown device or space, or no table yet' })
+  @ApiUnprocessableEntityResponse({ description: 'The table file is corrupt' })
+  table(@Param('device') device: string, @Param('space') space: string) {
+    return this.latency.table(device, space);
+  }
+
+  @Post('latency/predict')
+  @HttpCode(200)
+  @ApiOkResponse({ description: 'One arch: the same object as `tailor predict --json`. A batch: { device, count, results: [...] }' })
+  @ApiBadRequestResponse({ description: 'Malformed body, unknown fields, bad architecture form' })
+  @ApiUnprocessableEntityResponse({ description: 'Architecture outside the space, missing table keys' })
+  async predict(@Body() body: PredictDto) {
+    if (body.archs === undefined) return this.latency.predict({ device: body.device, space: body.space, strict: body.strict, arch: archSource(body.arch) });
+    if (body.arch !== undefined) throw new TailorError('INVALID_REQUEST', { reason: 'give either "arch" or "archs", not both' });
+    if (!Array.isArray(body.archs)) throw new TailorError('INVALID_REQUEST', { reason: '"archs" must be an array' });
+    if (body.archs.length > MAX_BATCH) throw new TailorError('BATCH_TOO_LARGE', { max: MAX_BATCH, count: body.archs.length });
+    const resolved = body.archs.map((a, i) => resolveArch(archSource(a, i), body.space)); // all checked before any work
+    const results = [];
+    for (const arch of resolved) {
+      const p = await this.latency.predict({ device: body.device, space: body.space, strict: body.strict, arch });
+      results.push(body.breakdown ? p : { space: p.space, resolution: p.resolution, latencyMs: p.latencyMs, arch: p.arch });
+    }
+    return { device: body.device, count: results.length, results };
+  }
+}
+
+@Module({ controllers: [LatencyController] })
+export class LatencyModule {}

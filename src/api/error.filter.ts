@@ -1,4 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { AbstractHttpAdapter } from '@nestjs/core';
 import { STATUS_CODES } from 'node:http';
 import { TailorError } from '../core/errors';
 
@@ -6,6 +7,8 @@ import { TailorError } from '../core/errors';
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('Tailor');
+
+  constructor(private readonly http: AbstractHttpAdapter) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse();
@@ -18,15 +21,19 @@ export class ErrorFilter implements ExceptionFilter {
       statusCode = exception.getStatus();
       const body = exception.getResponse();
       message = typeof body === 'string' ? body : ((body as { message?: string | string[] }).message ?? exception.message);
-      // The HTTP adapter maps body-parser failures to HttpExceptions; say what was wrong with the body.
-      const cause = (exception as { cause?: { type?: string } }).cause;
-      if (cause?.type === 'entity.parse.failed') message = `Malformed JSON body: ${message}`;
-      if (cause?.type === 'entity.too.large') message = 'Request body too large (limit 20 MB)';
+      const cause = exception.cause as { code?: string } | undefined;
+      if (cause instanceof SyntaxError || cause?.code?.startsWith('FST_ERR_CTP')) message = `Malformed JSON body: ${message}`;
+    } else if (typeof (exception as { statusCode?: unknown }).statusCode === 'number' && (exception as { statusCode: number }).statusCode < 500) {
+      // Errors of the HTTP layer itself (body parser): say what was wrong with the request.
+      const e = exception as { statusCode: number; code?: string; message: string };
+      statusCode = e.statusCode;
+      message = e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'Request body too large (limit 20 MB)'
+        : e.code?.startsWith('FST_ERR_CTP') || exception instanceof SyntaxError ? `Malformed JSON body: ${e.message}` : e.message;
     } else {
       this.logger.error((exception as Error)?.stack ?? String(exception));
     }
     if (Array.isArray(message)) message = message.join('; ');
-    if (res.headersSent) return;
-    res.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+    if (this.http.isHeadersSent(res)) return;
+    this.http.reply(res, { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }, statusCode);
   }
 }

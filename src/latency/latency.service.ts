@@ -44,7 +44,7 @@ export class LatencyService {
     this.devices.get(device);
     getSpace(space);
     const file = tablePath(this.ws, device, space);
-    const mtimeMs = fs.existsSync(file) ? fs.statSync(file).mtimeMs : -1;
+    const mtimeMs = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? -1;
     const cached = this.predictors.get(file);
     if (cached && cached.mtimeMs === mtimeMs) return cached.predictor;
     const predictor = new LatencyPredictor(loadTable(this.ws, device, space));

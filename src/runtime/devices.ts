@@ -41,6 +41,8 @@ function parseDescriptor(file: string, text: string): DeviceDescriptor {
 
 /** Descriptors of the workspace, falling back to the ones shipped with Tailor. */
 export class DeviceRegistry {
+  private readonly cache = new Map<string, { mtimeMs: number; descriptor: DeviceDescriptor }>();
+
   constructor(private readonly ws: Workspace) {}
 
   private dirs(): string[] {
@@ -62,7 +64,14 @@ export class DeviceRegistry {
   find(id: string): DeviceDescriptor | null {
     for (const dir of this.dirs()) {
       const file = path.join(dir, `${id}.json`);
-      if (fs.existsSync(file)) return parseDescriptor(file, fs.readFileSync(file, 'utf8'));
+      const stat = fs.statSync(file, { throwIfNoEntry: false });
+      if (!stat) continue;
+      // The service asks for the same descriptors on every request: parse a file once per change.
+      const cached = this.cache.get(file);
+      if (cached && cached.mtimeMs === stat.mtimeMs) return cached.descriptor;
+      const descriptor = parseDescriptor(file, fs.readFileSync(file, 'utf8'));
+      this.cache.set(file, { mtimeMs: stat.mtimeMs, descriptor });
+      return descriptor;
     }
     return null;
   }

@@ -51,7 +51,7 @@ async function main() {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tailor-bench-api-'));
   const files = [160, 176, 192, 208, 224].map((r) => path.join(SHARED, `${r}_lookup_table.yaml`));
   const ws = workspace(home);
-  new LatencyService(ws, new DeviceService(ws)).importOfa('note10', 'ofa-mbv3-w1.2', files);
+  await new LatencyService(ws, new DeviceService(ws)).importOfa('note10', 'ofa-mbv3-w1.2', files);
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

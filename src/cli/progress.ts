@@ -6,8 +6,7 @@ export interface ProgressReporter {
 }
 
 /** A bar with ETA on a terminal (stderr); plain lines every ~10% otherwise, so logs stay readable. */
-export function progressBar(label: string, quiet = false): ProgressReporter {
-  if (quiet) return { update() {}, stop() {} };
+export function progressBar(label: string): ProgressReporter {
   if (!process.stderr.isTTY) {
     let lastDecile = -1;
     const started = Date.now();

@@ -40,6 +40,7 @@ function fromArchObject(source: string, raw: unknown, spaceId?: string): Resolve
 function fromNetConfig(source: string, config: unknown, imageSize: number, file: string): ResolvedArch {
   const net = netFromOfaConfig(config, imageSize, file);
   const arch = archFromNet(net);
+  if (arch) net.space = arch.space;
   return { source, net, arch, space: arch ? getSpace(arch.space) : null };
 }
 

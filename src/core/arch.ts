@@ -1,6 +1,6 @@
 import { TailorError } from './errors';
 import { Rng } from './rng';
-import { SearchSpace, blockCount, getSpace } from './space';
+import { SearchSpace, blockCount } from './space';
 
 /** OFA-compatible architecture config: kernel size and expand ratio per block, depth per stage, resolution. */
 export interface ArchConfig {
@@ -79,6 +79,14 @@ export function sampleArch(space: SearchSpace, rng: Rng, resolutions: readonly n
   };
 }
 
+/** Every block at kernel k and expand e, all stages at full depth: together these touch every block key of a resolution. */
+export function uniformArchs(space: SearchSpace, r: number): { k: number; e: number; arch: ArchConfig }[] {
+  const n = blockCount(space);
+  return space.kernelSizes.flatMap((k) =>
+    space.expandRatios.map((e) => ({ k, e, arch: { space: space.id, ks: Array(n).fill(k), e: Array(n).fill(e), d: space.stages.map(() => space.maxDepth), r } })),
+  );
+}
+
 /** Blocks of stage s that are active under depth d: the first d. */
 export function isBlockActive(space: SearchSpace, arch: ArchConfig, blockIndex: number): boolean {
   return (blockIndex % space.maxDepth) < arch.d[Math.floor(blockIndex / space.maxDepth)];
@@ -91,10 +99,4 @@ export function archId(space: SearchSpace, arch: ArchConfig): string {
     parts.push(isBlockActive(space, arch, i) ? `${arch.ks[i]}${arch.e[i]}` : '--');
   }
   return `r${arch.r}-d${arch.d.join('')}-${parts.join('')}`;
-}
-
-export function spaceOf(arch: { space?: string }, fallback?: string): SearchSpace {
-  const id = arch.space ?? fallback;
-  if (!id) throw new TailorError('INVALID_OPTION', { option: '--space', reason: 'the architecture names no space; pass --space' });
-  return getSpace(id);
 }

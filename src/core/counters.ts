@@ -1,4 +1,4 @@
-import { IrNode, ModelIR, Piece, allNodes } from './ir';
+import { IrNode, ModelIR, Piece, allNodes, hasBias } from './ir';
 
 /**
  * Counted the way OFA's flops counter does: every conv (depthwise and SE included) and
@@ -17,8 +17,7 @@ export function countNode(node: IrNode): NodeCounts {
     case 'conv': {
       const params = node.outChannels * (node.inChannels / node.groups) * node.kernelSize * node.kernelSize;
       const outElements = node.outShape[1] * node.outShape[2];
-      const hasBias = node.bn || node.bias;
-      return { params, macs: params * outElements, storedValues: params + (hasBias ? node.outChannels : 0) };
+      return { params, macs: params * outElements, storedValues: params + (hasBias(node) ? node.outChannels : 0) };
     }
     case 'linear': {
       const params = node.inFeatures * node.outFeatures;

@@ -17,7 +17,6 @@ const MESSAGES = {
   RESOLUTION_NOT_IN_TABLE: { status: 422, text: (p: P) => `Resolution ${p.resolution} is not in the latency table of "${p.device}" for "${p.space}" (table has: ${p.available}).` },
   FINGERPRINT_MISMATCH: { status: 409, text: (p: P) => `The latency table ${p.file} was measured on different hardware or runtime (table: ${p.table}; this machine: ${p.current}).` },
   TABLE_ONLY_DEVICE: { status: 409, text: (p: P) => `Device "${p.device}" is a table-only device (imported tables, no hardware attached): it can predict, but cannot ${p.action}.` },
-  CORRUPT_CHECKPOINT: { status: 422, text: (p: P) => `Profiling checkpoint ${p.file} is unreadable: ${p.reason}. Delete it to start over.` },
   INVALID_OFA_TABLE: { status: 422, text: (p: P) => `OFA lookup table ${p.file} is invalid: ${p.reason}` },
   INVALID_MODEL: { status: 422, text: (p: P) => `Model could not be loaded by ${p.backend}: ${p.reason}` },
   TABLE_LOCKED: { status: 409, text: (p: P) => `The latency table ${p.table} is being written by ${p.holder}; wait for it to finish or cancel it.` },

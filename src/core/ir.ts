@@ -41,6 +41,11 @@ export interface LinearNode extends NodeBase {
 }
 export type IrNode = ConvNode | PoolNode | BinaryNode | LinearNode;
 
+/** Inference weights carry a bias when the layer has one or its batch norm is folded in. */
+export function hasBias(node: ConvNode | LinearNode): boolean {
+  return node.op === 'linear' || node.bn || node.bias;
+}
+
 export type PieceKind = 'stem' | 'block' | 'final_expand' | 'pool' | 'feature_mix' | 'logits';
 
 /** One LUT entry's worth of network: the stem, one block, or one head piece. */

@@ -99,7 +99,7 @@ function netConfigError(file: string, reason: string): never {
 
 function int(file: string, obj: Json, field: string, where: string): number {
   const v = obj?.[field];
-  if (!Number.isInteger(v) || v < 0) netConfigError(file, `${where}.${field} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || v < 1) netConfigError(file, `${where}.${field} must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -141,7 +141,7 @@ export function netFromOfaConfig(config: unknown, imageSize: number, file = 'net
     const inChannels = int(file, m, 'in_channels', where);
     const expandRatio = m.expand_ratio;
     if (typeof expandRatio !== 'number' || expandRatio <= 0) netConfigError(file, `${where}.expand_ratio must be a positive number`);
-    const mid = m.mid_channels ?? midChannels(inChannels, expandRatio);
+    const mid = m.mid_channels === null || m.mid_channels === undefined ? midChannels(inChannels, expandRatio) : int(file, m, 'mid_channels', where);
     blocks.push({
       inChannels,
       outChannels: int(file, m, 'out_channels', where),
@@ -180,8 +180,6 @@ export function netFromOfaConfig(config: unknown, imageSize: number, file = 'net
     featureMixAfterPool: isV3,
     classifier,
   };
-  const match = archFromNet(net);
-  if (match) net.space = match.space;
   return net;
 }
 

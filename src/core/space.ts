@@ -95,6 +95,11 @@ export function blockCount(space: SearchSpace): number {
   return space.stages.length * space.maxDepth;
 }
 
+export function checkResolutions(space: SearchSpace, resolutions: readonly number[], option: string): void {
+  const bad = resolutions.filter((r) => !space.resolutions.includes(r));
+  if (bad.length) throw new TailorError('INVALID_OPTION', { option, reason: `${bad.join(', ')} not in ${space.id} (${space.resolutions.join(', ')})` });
+}
+
 /** Spatial size after a conv with padding k//2: ceil(size / stride), as OFA computes it. */
 export function convOut(size: number, stride: number): number {
   return Math.floor((size - 1) / stride) + 1;

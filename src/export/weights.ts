@@ -1,4 +1,4 @@
-import { ConvNode, LinearNode } from '../core/ir';
+import { ConvNode, LinearNode, hasBias } from '../core/ir';
 import { Rng, deriveSeed } from '../core/rng';
 
 export interface InferenceWeights {
@@ -17,10 +17,6 @@ export function weightShape(node: ConvNode | LinearNode): number[] {
   return node.op === 'conv'
     ? [node.outChannels, node.inChannels / node.groups, node.kernelSize, node.kernelSize]
     : [node.outFeatures, node.inFeatures];
-}
-
-export function hasBias(node: ConvNode | LinearNode): boolean {
-  return node.op === 'linear' || node.bn || node.bias;
 }
 
 /**

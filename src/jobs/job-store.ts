@@ -5,6 +5,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 export type JobType = 'profile' | 'validate';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 export const FINISHED: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+/** Statuses after which a job does nothing more in this process (interrupted jobs resume at the next start). */
+export const STOPPED: readonly JobStatus[] = [...FINISHED, 'interrupted'];
 
 export interface JobError {
   code: string;

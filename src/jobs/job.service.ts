@@ -5,6 +5,8 @@ import { FINISHED, JobRecord, JobStatus, JobStore, JobType } from './job-store';
 
 export interface JobContext {
   signal: AbortSignal;
+  /** 1 on the first run, 2 after the first resume, ... */
+  attempt: number;
   progress(done: number, total: number, message: string): void;
 }
 
@@ -123,6 +125,7 @@ export class JobService {
     this.emit('status', record);
     const ctx: JobContext = {
       signal: abort.signal,
+      attempt: record.attempts,
       progress: (done, total, message) => {
         const progress = total > 0 ? Math.min(1, done / total) : 0;
         const elapsed = (Date.now() - startedAt) / 1000;

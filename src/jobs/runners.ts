@@ -1,34 +1,27 @@
 import { TailorError } from '../core/errors';
-import { getSpace } from '../core/space';
+import { checkResolutions, getSpace } from '../core/space';
 import { LatencyService } from '../latency/latency.service';
 import { ProfilingService } from '../profiling/profiling.service';
-import { TABLE_ONLY } from '../runtime/devices';
 import { JobType } from './job-store';
 import { JobRunner } from './job.service';
-
-function checkResolutions(space: string, resolutions: unknown): void {
-  if (resolutions === undefined) return;
-  const s = getSpace(space);
-  const bad = (resolutions as number[]).filter((r) => !s.resolutions.includes(r));
-  if (bad.length) throw new TailorError('INVALID_OPTION', { option: 'resolutions', reason: `${bad.join(', ')} not in ${space} (${s.resolutions.join(', ')})` });
-}
 
 /** The long tasks the service runs as jobs, over the same services the CLI uses. */
 export function jobRunners(latency: LatencyService, profiling: ProfilingService): Record<JobType, JobRunner> {
   return {
     profile: {
       prepare(params) {
-        const { device, space } = params as { device: string; space: string };
-        const descriptor = profiling.devices.get(device);
-        getSpace(space);
-        if (descriptor.backend === TABLE_ONLY) throw new TailorError('TABLE_ONLY_DEVICE', { device, action: 'be profiled' });
-        checkResolutions(space, params.resolutions);
+        const { device, space, resolutions } = params as { device: string; space: string; resolutions?: number[] };
+        profiling.devices.checkMeasurable(profiling.devices.get(device), 'be profiled');
+        if (resolutions) checkResolutions(getSpace(space), resolutions, 'resolutions');
+        else getSpace(space);
         return { device, params };
       },
       lock: (params) => `${params.device}/${params.space}`,
       async run(params, ctx) {
         const r = await profiling.profile({
           ...(params as { device: string; space: string }),
+          // --force starts a new table once; a resumed attempt continues that new table.
+          force: Boolean(params.force) && ctx.attempt === 1,
           signal: ctx.signal,
           onProgress: (p) => ctx.progress(p.done, p.total, p.message),
         });
@@ -40,11 +33,13 @@ export function jobRunners(latency: LatencyService, profiling: ProfilingService)
     },
     validate: {
       prepare(params) {
-        const { device, space } = params as { device: string; space: string };
-        const descriptor = latency.devices.get(device);
-        if (descriptor.backend === TABLE_ONLY) throw new TailorError('TABLE_ONLY_DEVICE', { device, action: 'be validated (nothing to measure on)' });
-        latency.table(device, space); // the table must exist and be readable
-        checkResolutions(space, params.resolutions);
+        const { device, space, resolutions } = params as { device: string; space: string; resolutions?: number[] };
+        latency.devices.checkMeasurable(latency.devices.get(device), 'be validated (nothing to measure on)');
+        const table = latency.table(device, space); // must exist and be readable
+        const absent = (resolutions ?? []).filter((r) => !table.resolutions.includes(r));
+        if (absent.length) {
+          throw new TailorError('RESOLUTION_NOT_IN_TABLE', { resolution: absent.join(', '), device, space, available: table.resolutions.join(', ') });
+        }
         return { device, params };
       },
       async run(params, ctx) {

@@ -8,7 +8,7 @@ import { TABLE_ONLY } from '../runtime/devices';
 import { describeFingerprint } from '../runtime/fingerprint';
 import { exportOfa, readOfaYaml, tableFromOfa } from './ofa-format';
 import { LatencyPredictor, Prediction } from './predictor';
-import { LatencyTable, loadTable, readTable, saveTable, tablePath } from './table';
+import { LatencyTable, loadTable, readTable, saveTable, tablePath, withTableLock } from './table';
 import { DEFAULT_VALIDATE_OPTIONS, ValidateOptions, ValidationReport, validateTable } from './validate';
 
 export interface PredictRequest {
@@ -77,33 +77,43 @@ export class LatencyService {
 
   async validate(device: string, space: string, options: Partial<ValidateOptions> & { samples: number; threads?: number; strict?: boolean }): Promise<ValidationReport & { warnings: string[] }> {
     const descriptor = this.devices.get(device);
+    this.devices.checkMeasurable(descriptor, 'be validated (nothing to measure on)');
     const predictor = this.predictor(device, space);
-    if (descriptor.backend === TABLE_ONLY) throw new TailorError('TABLE_ONLY_DEVICE', { device, action: 'be validated (nothing to measure on)' });
     const warnings = await this.checkFingerprint(predictor.table, options.strict);
-    const backend = await this.devices.open(descriptor, 'be validated', options.threads ?? predictor.table.backend.threads);
+    // Measure with the thread count the table was made with.
+    const tableThreads = predictor.table.backend.threads >= 1 ? predictor.table.backend.threads : undefined;
+    const backend = await this.devices.open(descriptor, 'be validated', options.threads ?? tableThreads);
     const report = await validateTable(predictor, getSpace(space), backend, { ...DEFAULT_VALIDATE_OPTIONS, ...options });
     return { ...report, warnings };
   }
 
-  /** Imports OFA YAML tables; a device without a descriptor gets a table-only one. */
-  importOfa(device: string, space: string, files: string[]): { file: string; table: LatencyTable; createdDevice: string | null } {
-    getSpace(space);
+  /** Imports OFA YAML tables into a table-only device (created when the id is new). Everything is checked before anything is written. */
+  async importOfa(device: string, space: string, files: string[]): Promise<{ file: string; table: LatencyTable; createdDevice: string | null }> {
+    const s = getSpace(space);
     if (files.length === 0) throw new TailorError('INVALID_OPTION', { option: 'files', reason: 'give at least one <r>_lookup_table.yaml' });
-    const parsed = files.map(readOfaYaml); // all files are checked before anything is written
-    let createdDevice: string | null = null;
-    if (!this.devices.registry.find(device)) {
-      createdDevice = this.devices.registry.save({
-        id: device, name: device, backend: TABLE_ONLY, options: {},
-        notes: `Table-only device: latency tables imported from OFA (${files.length} file(s)). Predict works; profile and validate need attached hardware.`,
-      });
+    const parsed = files.map(readOfaYaml);
+    const outside = parsed.filter((f) => !s.resolutions.includes(f.resolution));
+    if (outside.length) throw new TailorError('INVALID_OFA_TABLE', { file: files[parsed.indexOf(outside[0])], reason: `resolution ${outside[0].resolution} is not in ${space}` });
+    const descriptor = this.devices.registry.find(device);
+    if (descriptor && descriptor.backend !== TABLE_ONLY) {
+      throw new TailorError('INVALID_OPTION', { option: '--device', reason: `"${device}" is attached hardware (${descriptor.backend}); import OFA tables into a new device id` });
     }
-    const existing = tablePath(this.ws, device, space);
-    const base = fs.existsSync(existing) ? readTable(existing) : null;
-    if (base && base.method.name !== 'ofa-import') {
-      throw new TailorError('INVALID_OPTION', { option: '--device', reason: `${existing} holds measured (${base.method.name}) data; import into another device id` });
-    }
-    const table = tableFromOfa(device, space, parsed, base, files);
-    return { file: saveTable(this.ws, table), table, createdDevice };
+    const file = tablePath(this.ws, device, space);
+    return withTableLock(file, async () => {
+      const base = fs.existsSync(file) ? readTable(file) : null;
+      if (base && base.method.name !== 'ofa-import') {
+        throw new TailorError('INVALID_OPTION', { option: '--device', reason: `${file} holds measured (${base.method.name}) data; import into another device id` });
+      }
+      const table = tableFromOfa(device, space, parsed, base, files);
+      let createdDevice: string | null = null;
+      if (!descriptor) {
+        createdDevice = this.devices.registry.save({
+          id: device, name: device, backend: TABLE_ONLY, options: {},
+          notes: `Table-only device: latency tables imported from OFA (${files.length} file(s)). Predict works; profile and validate need attached hardware.`,
+        });
+      }
+      return { file: saveTable(this.ws, table), table, createdDevice };
+    });
   }
 
   exportOfa(device: string, space: string, outDir: string): string[] {

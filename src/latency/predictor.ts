@@ -1,10 +1,10 @@
-import { ArchConfig } from '../core/arch';
+import { ArchConfig, uniformArchs } from '../core/arch';
 import { TailorError } from '../core/errors';
 import { buildIR, PieceKind } from '../core/ir';
 import { Latency } from '../core/latency';
 import { NetSpec, netFromArch } from '../core/net';
 import { SearchSpace, blockCount } from '../core/space';
-import { LatencyTable } from './table';
+import { LatencyTable, driftScales } from './table';
 
 export interface BreakdownRow {
   piece: string;
@@ -27,10 +27,16 @@ const OVERHEAD_KEY = 'overhead';
 
 /** Sums LUT entries over the pieces of a network (stem, active blocks, head), plus the table's fixed per-inference cost. */
 export class LatencyPredictor {
-  constructor(readonly table: LatencyTable) {}
+  private readonly scales: Map<number, number>;
 
-  entryValue(l: Latency): number {
-    return this.table.method.statistic === 'p50' && l.p50 !== null ? l.p50 : l.mean;
+  constructor(readonly table: LatencyTable) {
+    this.scales = driftScales(table);
+  }
+
+  /** An entry of resolution r in ms, corrected for the drift of the window it was measured in. */
+  entryValue(l: Latency, resolution: number): number {
+    const v = this.table.method.statistic === 'p50' && l.p50 !== null ? l.p50 : l.mean;
+    return v * (this.scales.get(resolution) ?? 1);
   }
 
   private group(resolution: number): Record<string, Latency> {
@@ -45,7 +51,7 @@ export class LatencyPredictor {
 
   overhead(resolution: number): number {
     const o = this.table.overheadMs[String(resolution)];
-    return o ? this.entryValue(o) : 0;
+    return o ? this.entryValue(o, resolution) : 0;
   }
 
   /** Per-piece breakdown; every missing key is named in one error, never counted as 0. */
@@ -57,7 +63,7 @@ export class LatencyPredictor {
       const unique = [...new Set(missing)];
       throw new TailorError('MISSING_KEYS', { device: this.table.device.id, space: this.table.space, count: unique.length, keys: unique.join(', ') });
     }
-    const breakdown: BreakdownRow[] = ir.pieces.map((p) => ({ piece: p.id, kind: p.kind, key: p.key, ms: this.entryValue(group[p.key]) }));
+    const breakdown: BreakdownRow[] = ir.pieces.map((p) => ({ piece: p.id, kind: p.kind, key: p.key, ms: this.entryValue(group[p.key], net.resolution) }));
     const overheadMs = this.overhead(net.resolution);
     if (overheadMs > 0) breakdown.push({ piece: OVERHEAD_KEY, kind: 'overhead', key: OVERHEAD_KEY, ms: overheadMs });
     const latencyMs = breakdown.reduce((s, r) => s + r.ms, 0);
@@ -102,27 +108,22 @@ export class CompiledPredictor {
 
   private compileResolution(r: number): void {
     const space = this.space;
-    const n = blockCount(space);
     const group = this.predictor.table.entries[String(r)] ?? {};
-    const grid = new Float64Array(n * this.nK * this.nE).fill(NaN);
-    const value = (key: string) => (group[key] ? this.predictor.entryValue(group[key]) : NaN);
-    let base = NaN;
-    space.kernelSizes.forEach((k, ki) =>
-      space.expandRatios.forEach((e, ei) => {
-        const arch: ArchConfig = { space: space.id, ks: Array(n).fill(k), e: Array(n).fill(e), d: space.stages.map(() => space.maxDepth), r };
-        const ir = buildIR(netFromArch(space, arch));
-        let fixed = this.predictor.overhead(r);
-        for (const p of ir.pieces) {
-          if (p.kind === 'block' && p.id !== 'blocks.0') {
-            const pos = Number(p.id.split('.')[1]) - 1; // blocks.0 is the fixed first block
-            grid[(pos * this.nK + ki) * this.nE + ei] = value(p.key);
-          } else {
-            fixed += value(p.key);
-          }
-        }
-        base = fixed;
-      }),
-    );
+    const grid = new Float64Array(blockCount(space) * this.nK * this.nE).fill(NaN);
+    const value = (key: string) => (group[key] ? this.predictor.entryValue(group[key], r) : NaN);
+    const uniform = uniformArchs(space, r);
+    // Stem, first block and head are the same in every net of a resolution: sum them once.
+    let base = this.predictor.overhead(r);
+    for (const p of buildIR(netFromArch(space, uniform[0].arch)).pieces) if (p.kind !== 'block' || p.id === 'blocks.0') base += value(p.key);
+    for (const { k, e, arch } of uniform) {
+      const ki = this.kIndex[k];
+      const ei = this.eIndex[e];
+      for (const p of buildIR(netFromArch(space, arch)).pieces) {
+        if (p.kind !== 'block' || p.id === 'blocks.0') continue;
+        const pos = Number(p.id.split('.')[1]) - 1; // blocks.0 is the fixed first block
+        grid[(pos * this.nK + ki) * this.nE + ei] = value(p.key);
+      }
+    }
     this.base.set(r, base);
     this.grids.set(r, grid);
   }

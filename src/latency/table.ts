@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as lockfile from 'proper-lockfile';
 import { ArchConfig } from '../core/arch';
 import { TailorError } from '../core/errors';
 import { writeJsonAtomic } from '../core/fs-atomic';
@@ -46,6 +47,50 @@ export function referenceBaseline(table: LatencyTable): number[] | null {
   return table.reference.archs.map((_, i) => median(windows.map((w) => w[i])));
 }
 
+/**
+ * Per resolution, baseline / what the references took in that resolution's window (median over
+ * references). Entries are stored as measured; the predictor multiplies them by this, so a
+ * resolution measured while the machine ran slow does not predict slow.
+ */
+export function driftScales(table: LatencyTable): Map<number, number> {
+  const baseline = referenceBaseline(table);
+  const scales = new Map<number, number>();
+  if (!baseline) return scales;
+  for (const [r, window] of Object.entries(table.reference!.msByResolution)) {
+    scales.set(Number(r), median(window.map((ms, i) => baseline[i] / ms)));
+  }
+  return scales;
+}
+
+/** Number of entries over all resolutions. */
+export function countEntries(table: Pick<LatencyTable, 'entries'>): number {
+  return Object.values(table.entries).reduce((n, group) => n + Object.keys(group).length, 0);
+}
+
+/**
+ * One writer per table across processes (CLI runs, service jobs, imports). A killed holder's
+ * lock goes stale after 10 s; the retries outlast that, so a job resumed right after a crash
+ * still gets the table.
+ */
+export async function withTableLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(file, {
+      realpath: false, stale: 10_000, update: 2_000, retries: { retries: 8, minTimeout: 500, maxTimeout: 2_000 },
+      onCompromised: (e) => process.stderr.write(`warning: lock on ${file} was lost (${e.message})\n`),
+    });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ELOCKED') throw new TailorError('TABLE_LOCKED', { table: file, holder: 'another process (profile or import)' });
+    throw e;
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
 export function tablePath(ws: Workspace, device: string, space: string): string {
   return path.join(ws.tablesDir, device, `${space}.json`);
 }
@@ -79,6 +124,10 @@ export function parseTable(file: string, text: string): LatencyTable {
     throw new TailorError('CORRUPT_TABLE', { file, reason: 'resolutions must be an array of integers' });
   }
   if (raw.method?.statistic !== 'p50' && raw.method?.statistic !== 'mean') throw new TailorError('CORRUPT_TABLE', { file, reason: 'method.statistic must be "p50" or "mean"' });
+  if (typeof raw.backend?.name !== 'string' || !Number.isInteger(raw.backend?.threads)) throw new TailorError('CORRUPT_TABLE', { file, reason: 'backend must be { name, version, threads }' });
+  if (raw.reference !== undefined && (!Array.isArray(raw.reference?.archs) || typeof raw.reference?.msByResolution !== 'object' || raw.reference.msByResolution === null)) {
+    throw new TailorError('CORRUPT_TABLE', { file, reason: 'reference must be { archs, msByResolution }' });
+  }
   if (typeof raw.entries !== 'object' || raw.entries === null) throw new TailorError('CORRUPT_TABLE', { file, reason: 'entries is missing' });
   for (const r of raw.resolutions) {
     const group = raw.entries[String(r)];
@@ -112,9 +161,11 @@ export interface TableInfo {
   resolutions: number[];
   entries: number;
   method: string;
+  /** Set when the file cannot be read: the listing goes on, the problem is shown. */
+  error?: string;
 }
 
-/** All tables under the workspace, without validating every entry. */
+/** All tables under the workspace; a damaged file is listed with its error instead of failing the listing. */
 export function listTables(ws: Workspace): TableInfo[] {
   if (!fs.existsSync(ws.tablesDir)) return [];
   const out: TableInfo[] = [];
@@ -122,9 +173,13 @@ export function listTables(ws: Workspace): TableInfo[] {
     const dir = path.join(ws.tablesDir, device);
     if (!fs.statSync(dir).isDirectory()) continue;
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
-      const t = readTable(path.join(dir, f));
-      const entries = Object.values(t.entries).reduce((n, g) => n + Object.keys(g).length, 0);
-      out.push({ device, space: t.space, file: path.join(dir, f), resolutions: t.resolutions, entries, method: t.method.name });
+      const file = path.join(dir, f);
+      try {
+        const t = readTable(file);
+        out.push({ device, space: t.space, file, resolutions: t.resolutions, entries: countEntries(t), method: t.method.name });
+      } catch (e) {
+        out.push({ device, space: f.replace(/\.json$/, ''), file, resolutions: [], entries: 0, method: 'unknown', error: (e as Error).message });
+      }
     }
   }
   return out;

@@ -89,6 +89,9 @@ export async function validateTable(
   if (absent.length) {
     throw new TailorError('RESOLUTION_NOT_IN_TABLE', { resolution: absent.join(', '), device: table.device.id, space: space.id, available: table.resolutions.join(', ') });
   }
+  if (resolutions.length === 0) {
+    throw new TailorError('RESOLUTION_NOT_IN_TABLE', { resolution: 'none of the space', device: table.device.id, space: space.id, available: table.resolutions.join(', ') || 'none' });
+  }
   if (!Number.isInteger(options.samples) || options.samples < 1) throw new TailorError('INVALID_OPTION', { option: '--samples', reason: 'must be a positive integer' });
   const rng = new Rng(options.seed);
   const archs = Array.from({ length: options.samples }, () => sampleArch(space, rng, resolutions));

@@ -1,4 +1,4 @@
-import { ArchConfig } from '../core/arch';
+import { ArchConfig, uniformArchs } from '../core/arch';
 import { buildIR } from '../core/ir';
 import { netFromArch } from '../core/net';
 import { Rng, deriveSeed } from '../core/rng';
@@ -10,13 +10,7 @@ import { SearchSpace, blockCount } from '../core/space';
  */
 export function keysForResolution(space: SearchSpace, r: number): Set<string> {
   const keys = new Set<string>();
-  const n = blockCount(space);
-  for (const k of space.kernelSizes) {
-    for (const e of space.expandRatios) {
-      const arch: ArchConfig = { space: space.id, ks: Array(n).fill(k), e: Array(n).fill(e), d: space.stages.map(() => space.maxDepth), r };
-      for (const p of buildIR(netFromArch(space, arch)).pieces) keys.add(p.key);
-    }
-  }
+  for (const { arch } of uniformArchs(space, r)) for (const p of buildIR(netFromArch(space, arch)).pieces) keys.add(p.key);
   return keys;
 }
 

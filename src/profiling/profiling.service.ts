@@ -1,3 +1,4 @@
+import { TailorError } from '../core/errors';
 import { getSpace } from '../core/space';
 import { DeviceService } from '../runtime/device.service';
 import { DEFAULT_PROFILE_OPTIONS, ProfileOptions, ProfileResult, profileSpace } from './profiler';
@@ -18,11 +19,20 @@ export class ProfilingService {
     const device = this.devices.get(req.device);
     const space = getSpace(req.space);
     const backend = await this.devices.open(device, 'be profiled', req.threads);
-    const fingerprint = (await this.devices.fingerprint(device))!;
+    const fingerprint = await this.devices.fingerprint(device);
+    if (!fingerprint) throw new TailorError('UNKNOWN_BACKEND', { device: device.id, backend: device.backend, known: 'backends that run on this machine' });
+    const d = DEFAULT_PROFILE_OPTIONS;
     return profileSpace(this.devices.ws, device, backend, fingerprint, space, {
-      ...DEFAULT_PROFILE_OPTIONS,
-      ...Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)),
       resolutions: req.resolutions ?? space.resolutions,
+      seed: req.seed ?? d.seed,
+      rounds: req.rounds ?? d.rounds,
+      warmup: req.warmup ?? d.warmup,
+      passes: req.passes ?? d.passes,
+      wallRunsPerPass: req.wallRunsPerPass ?? d.wallRunsPerPass,
+      profileRunsPerPass: req.profileRunsPerPass ?? d.profileRunsPerPass,
+      force: req.force,
+      signal: req.signal,
+      onProgress: req.onProgress,
     });
   }
 }

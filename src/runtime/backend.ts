@@ -64,7 +64,3 @@ export function backendRegistration(device: string, name: string): BackendRegist
   if (!r) throw new TailorError('UNKNOWN_BACKEND', { device, backend: name, known: knownBackends().join(', ') });
   return r;
 }
-
-export async function createBackend(device: string, name: string, options: BackendOptions): Promise<DeviceBackend> {
-  return backendRegistration(device, name).create(options);
-}

@@ -36,7 +36,11 @@ export class DeviceService {
     const reg = backendRegistration(d.id, d.backend);
     if (!reg.local) return null;
     const runtime = reg.runtimeVersion(this.options(d));
-    if (!this.fingerprints.has(runtime)) this.fingerprints.set(runtime, localFingerprint(runtime));
+    if (!this.fingerprints.has(runtime)) {
+      const reading = localFingerprint(runtime);
+      reading.catch(() => this.fingerprints.delete(runtime)); // try again next time
+      this.fingerprints.set(runtime, reading);
+    }
     return this.fingerprints.get(runtime)!;
   }
 
@@ -44,8 +48,13 @@ export class DeviceService {
     return { ...d, live: await this.fingerprint(d) };
   }
 
-  async open(d: DeviceDescriptor, action: string, threads?: number): Promise<DeviceBackend> {
+  /** Table-only devices have nothing to measure on. */
+  checkMeasurable(d: DeviceDescriptor, action: string): void {
     if (d.backend === TABLE_ONLY) throw new TailorError('TABLE_ONLY_DEVICE', { device: d.id, action });
+  }
+
+  async open(d: DeviceDescriptor, action: string, threads?: number): Promise<DeviceBackend> {
+    this.checkMeasurable(d, action);
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
       throw new TailorError('INVALID_OPTION', { option: '--threads', reason: 'must be a positive integer' });
     }

@@ -23,6 +23,13 @@ export function checkDeviceId(id: string): void {
 }
 
 function parseDescriptor(file: string, text: string): DeviceDescriptor {
+  const d = parseDescriptorJson(file, text);
+  if (d.id !== path.basename(file, '.json')) throw new TailorError('INVALID_DEVICE_FILE', { file, reason: `"id" is "${d.id}" but the file is named ${path.basename(file)}` });
+  checkDeviceId(d.id);
+  return d;
+}
+
+function parseDescriptorJson(file: string, text: string): DeviceDescriptor {
   let raw: any;
   try {
     raw = JSON.parse(text);
@@ -49,19 +56,43 @@ export class DeviceRegistry {
     return [...new Set([this.ws.devicesDir, this.ws.builtinDevicesDir])];
   }
 
+  /** Valid descriptors; damaged files are skipped here and reported by `problems()`. */
   list(): DeviceDescriptor[] {
     const byId = new Map<string, DeviceDescriptor>();
-    for (const dir of this.dirs()) {
-      if (!fs.existsSync(dir)) continue;
-      for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
-        const d = parseDescriptor(path.join(dir, f), fs.readFileSync(path.join(dir, f), 'utf8'));
-        if (!byId.has(d.id)) byId.set(d.id, d);
+    for (const id of this.ids()) {
+      try {
+        const d = this.find(id);
+        if (d) byId.set(d.id, d);
+      } catch {
+        // listed by problems()
       }
     }
     return [...byId.values()];
   }
 
+  problems(): { id: string; error: string }[] {
+    const out: { id: string; error: string }[] = [];
+    for (const id of this.ids()) {
+      try {
+        this.find(id);
+      } catch (e) {
+        out.push({ id, error: (e as Error).message });
+      }
+    }
+    return out;
+  }
+
+  private ids(): string[] {
+    const ids = new Set<string>();
+    for (const dir of this.dirs()) {
+      if (!fs.existsSync(dir)) continue;
+      for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) ids.add(f.slice(0, -'.json'.length));
+    }
+    return [...ids];
+  }
+
   find(id: string): DeviceDescriptor | null {
+    checkDeviceId(id);
     for (const dir of this.dirs()) {
       const file = path.join(dir, `${id}.json`);
       const stat = fs.statSync(file, { throwIfNoEntry: false });
@@ -77,7 +108,6 @@ export class DeviceRegistry {
   }
 
   get(id: string): DeviceDescriptor {
-    checkDeviceId(id);
     const d = this.find(id);
     if (!d) throw new TailorError('UNKNOWN_DEVICE', { device: id, known: this.list().map((x) => x.id).join(', ') });
     return d;

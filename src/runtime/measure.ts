@@ -4,8 +4,8 @@ export interface InterleaveOptions {
   /** Untimed runs of each model before the first pass. */
   warmup: number;
   passes: number;
-  /** Timed runs of each model per pass, after one untimed run. */
-  runsPerPass: number;
+  /** Timed runs per pass, after one untimed run: one count for all models or one per model. */
+  runsPerPass: number | number[];
   signal?: AbortSignal;
   onPass?: (pass: number, passes: number) => void;
 }
@@ -17,11 +17,15 @@ export interface InterleaveOptions {
  */
 export async function measureInterleaved<M extends LoadedModel>(models: M[], options: InterleaveOptions): Promise<number[][]> {
   const samples = models.map(() => [] as number[]);
-  for (const m of models) await m.measure({ warmup: options.warmup, runs: 0 });
+  for (const m of models) {
+    options.signal?.throwIfAborted();
+    await m.measure({ warmup: options.warmup, runs: 0 });
+  }
   for (let pass = 0; pass < options.passes; pass++) {
     options.signal?.throwIfAborted();
     for (let i = 0; i < models.length; i++) {
-      samples[i].push(...(await models[i].measure({ warmup: 1, runs: options.runsPerPass })));
+      const runs = typeof options.runsPerPass === 'number' ? options.runsPerPass : options.runsPerPass[i];
+      samples[i].push(...(await models[i].measure({ warmup: 1, runs })));
     }
     options.onPass?.(pass + 1, options.passes);
   }

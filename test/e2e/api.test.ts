@@ -1,13 +1,16 @@
 import { strict as assert } from 'node:assert';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { INestApplication } from '@nestjs/common';
 import { createParser, EventSourceMessage } from 'eventsource-parser';
 import { resolveArch } from '../../src/core/arch-source';
+import { JobStore } from '../../src/jobs/job-store';
 import { createApp } from '../../src/main';
-import { NET_30MS, NOTE10_YAMLS, cli, tempDir } from '../helpers';
+import { NET_30MS, NOTE10_YAMLS, REPO, cli, tempDir } from '../helpers';
 
 interface Server {
   app: INestApplication;
@@ -204,31 +207,62 @@ describe('HTTP service (real app on an ephemeral port)', () => {
     for (const p of ['/health', '/devices', '/devices/{id}', '/spaces', '/spaces/{id}', '/latency-tables', '/latency-tables/{device}/{space}', '/latency/predict', '/jobs', '/jobs/{id}', '/jobs/{id}/events']) {
       assert.ok(paths.includes(p), `${p} documented`);
     }
-    assert.ok(spec.json.components.schemas.PredictDto);
+    for (const schema of ['PredictDto', 'CreateJobDto', 'ProfileJobParams', 'ValidateJobParams']) assert.ok(spec.json.components.schemas[schema], schema);
   });
 });
 
-describe('HTTP service restart', () => {
-  it('interrupts a running job on shutdown and resumes it at the next start', async () => {
-    const home = tempDir();
-    const dataDir = path.join(home, 'data');
-    let server = await start(home, dataDir);
-    const created = await call(server, 'POST', '/jobs', { type: 'profile', params: { ...tiny, resolutions: [128, 132], passes: 3 } });
-    const table = path.join(home, 'latency-tables', 'local-cpu', 'ofa-mbv3-w1.0.json');
-    await waitFor('first resolution saved', async () => fs.existsSync(table));
-    await server.app.close(); // graceful: SIGTERM/SIGINT do the same through the shutdown hooks
-    server = await start(home, dataDir);
-    try {
-      const done = await waitFor('resumed job finished', async () => {
-        const j = (await call(server, 'GET', `/jobs/${created.json.id}`)).json;
-        return ['succeeded', 'failed'].includes(j.status) && j;
-      });
-      assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
-      assert.equal(done.attempts, 2);
-      assert.deepEqual(done.result.skippedResolutions, [128], 'the finished resolution was not measured again');
-      assert.deepEqual(done.result.resolutions, [128, 132]);
-    } finally {
-      await server.app.close();
-    }
+/** The real server entry in its own process, so real signals can stop it. */
+async function spawnServer(home: string, dataDir: string): Promise<{ child: ChildProcess; server: Server }> {
+  const port = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
   });
+  const child = spawn(process.execPath, [path.join(REPO, '.test-build', 'src', 'main.js')], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', TAILOR_HOME: home, TAILOR_DATA_DIR: dataDir },
+    stdio: 'ignore',
+  });
+  const server = { app: null as unknown as INestApplication, url: `http://127.0.0.1:${port}` };
+  await waitFor('server up', async () => (await fetch(`${server.url}/health`).catch(() => null))?.ok);
+  return { child, server };
+}
+
+describe('HTTP service restart', () => {
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`resumes a profiling job after ${signal} without re-measuring finished resolutions`, async () => {
+      const home = tempDir();
+      const dataDir = path.join(home, 'data');
+      const { child, server: first } = await spawnServer(home, dataDir);
+      const created = await call(first, 'POST', '/jobs', { type: 'profile', params: { ...tiny, resolutions: [128, 132], passes: 3 } });
+      assert.equal(created.status, 202);
+      const table = path.join(home, 'latency-tables', 'local-cpu', 'ofa-mbv3-w1.0.json');
+      await waitFor('first resolution saved', async () => fs.existsSync(table));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
+      const store = new JobStore(dataDir);
+      // Graceful stop records the interruption; after kill -9 the record still says running.
+      assert.equal(store.get(created.json.id)!.status, signal === 'SIGTERM' ? 'interrupted' : 'running');
+      store.close();
+      const saved = JSON.parse(fs.readFileSync(table, 'utf8'));
+      assert.deepEqual(saved.resolutions, [128], 'the finished resolution is on disk, intact');
+
+      const server = await start(home, dataDir);
+      try {
+        const done = await waitFor('resumed job finished', async () => {
+          const j = (await call(server, 'GET', `/jobs/${created.json.id}`)).json;
+          return ['succeeded', 'failed'].includes(j.status) && j;
+        });
+        assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+        assert.equal(done.attempts, 2);
+        assert.deepEqual(done.result.skippedResolutions, [128], 'the finished resolution was not measured again');
+        assert.deepEqual(done.result.resolutions, [128, 132]);
+        const after = JSON.parse(fs.readFileSync(table, 'utf8'));
+        assert.deepEqual(after.entries['128'], saved.entries['128']);
+      } finally {
+        await server.app.close();
+      }
+    });
+  }
 });

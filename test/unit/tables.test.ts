@@ -14,7 +14,7 @@ import { getSpace } from '../../src/core/space';
 import { workspace } from '../../src/core/workspace';
 import { exportOfa, readOfaYaml, tableFromOfa } from '../../src/latency/ofa-format';
 import { LatencyPredictor } from '../../src/latency/predictor';
-import { loadTable, parseTable, saveTable, tablePath } from '../../src/latency/table';
+import { driftScales, loadTable, parseTable, saveTable, tablePath } from '../../src/latency/table';
 import { NET_30MS, NOTE10_YAMLS, OFA, tempDir } from '../helpers';
 
 const w12 = getSpace('ofa-mbv3-w1.2');
@@ -82,6 +82,17 @@ describe('latency tables', () => {
     assert.throws(() => predictor.predictNet(resolveArch(NET_30MS).net), (e: unknown) => e instanceof TailorError && e.code === 'MISSING_KEYS' && /Conv-input:224x224x3/.test(e.message));
     const at220 = resolveArch(JSON.stringify({ ...sampleArch(w12, new Rng(1)), r: 220 }));
     assert.throws(() => predictor.predictNet(at220.net), (e: unknown) => e instanceof TailorError && e.code === 'RESOLUTION_NOT_IN_TABLE');
+  });
+
+  it('corrects each resolution for the drift of its measurement window', () => {
+    const table = note10Table();
+    const plain = new LatencyPredictor(note10Table()).predictNet(resolveArch(NET_30MS).net).latencyMs;
+    // References ran 10% slower in the 224 window than the median window, 10% faster at 160.
+    table.reference = { archs: [], msByResolution: { 160: [0.9, 1.8], 176: [1, 2], 192: [1, 2], 208: [1, 2], 224: [1.1, 2.2] } };
+    table.reference.archs = [resolveArch('min', 'ofa-mbv3-w1.2').arch!, resolveArch('max', 'ofa-mbv3-w1.2').arch!];
+    assert.deepEqual([...driftScales(table)].map(([r, s]) => [r, Math.round(s * 1000) / 1000]), [[160, 1.111], [176, 1], [192, 1], [208, 1], [224, 0.909]]);
+    const corrected = new LatencyPredictor(table).predictNet(resolveArch(NET_30MS).net).latencyMs;
+    assert.ok(Math.abs(corrected - plain / 1.1) < 1e-9);
   });
 
   it('the compiled predictor agrees with the key-by-key predictor', () => {

@@ -1,15 +1,6 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Max, Min } from 'class-validator';
 
-export class CreateJobDto {
-  @ApiProperty({ enum: ['profile', 'validate'] })
-  @IsIn(['profile', 'validate'])
-  type!: 'profile' | 'validate';
-
-  @ApiProperty({ description: 'ProfileJobParams or ValidateJobParams, by type', type: 'object', additionalProperties: true })
-  @IsObject()
-  params!: Record<string, unknown>;
-}
 
 export class ProfileJobParams {
   @ApiProperty({ example: 'local-cpu' }) @IsString() device!: string;
@@ -34,6 +25,19 @@ export class ValidateJobParams {
 }
 
 export const JOB_PARAMS = { profile: ProfileJobParams, validate: ValidateJobParams } as const;
+
+export class CreateJobDto {
+  @ApiProperty({ enum: ['profile', 'validate'] })
+  @IsIn(['profile', 'validate'])
+  type!: 'profile' | 'validate';
+
+  @ApiProperty({
+    description: 'ProfileJobParams for type "profile", ValidateJobParams for type "validate"',
+    oneOf: [{ $ref: getSchemaPath(ProfileJobParams) }, { $ref: getSchemaPath(ValidateJobParams) }],
+  })
+  @IsObject()
+  params!: Record<string, unknown>;
+}
 
 export class ListJobsQuery {
   @ApiPropertyOptional({ enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] })

@@ -2,26 +2,26 @@ import {
   BeforeApplicationShutdown, Body, Controller, Delete, Get, HttpCode, Injectable, MessageEvent, Module,
   OnApplicationBootstrap, OnApplicationShutdown, Param, Post, Query, Sse,
 } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiExtraModels, ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { Observable } from 'rxjs';
 import { TailorError } from '../../core/errors';
-import { JobRecord, JobStore } from '../../jobs/job-store';
+import { JobRecord, JobStore, STOPPED } from '../../jobs/job-store';
 import { JobEvent, JobService } from '../../jobs/job.service';
 import { jobRunners } from '../../jobs/runners';
 import { LatencyService } from '../../latency/latency.service';
 import { ProfilingService } from '../../profiling/profiling.service';
 import { TAILOR_CONFIG, TailorConfig } from '../config';
-import { CreateJobDto, JOB_PARAMS, ListJobsQuery } from './job.dto';
+import { CreateJobDto, JOB_PARAMS, ListJobsQuery, ProfileJobParams, ValidateJobParams } from './job.dto';
 
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
 
 function view(job: JobRecord) {
   return { ...job, progress: Math.round(job.progress * 1000) / 1000 };
 }
 
 @ApiTags('jobs')
+@ApiExtraModels(ProfileJobParams, ValidateJobParams)
 @Controller('jobs')
 class JobsController {
   constructor(private readonly jobs: JobService) {}
@@ -70,7 +70,7 @@ class JobsController {
     const current = this.jobs.get(id);
     return new Observable<MessageEvent>((subscriber) => {
       const send = (job: JobRecord) => {
-        if (!TERMINAL.has(job.status)) return subscriber.next({ type: 'progress', data: view(job) });
+        if (!STOPPED.includes(job.status)) return subscriber.next({ type: 'progress', data: view(job) });
         const type = job.status === 'succeeded' ? 'result' : job.status === 'failed' ? 'error' : job.status;
         subscriber.next({ type, data: view(job) });
         subscriber.complete();

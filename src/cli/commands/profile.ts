@@ -1,3 +1,4 @@
+import { countEntries } from '../../latency/table';
 import { ProfileResult } from '../../profiling/profiler';
 import { GlobalOptions, services } from '../context';
 import { printJson } from '../format';
@@ -33,8 +34,7 @@ export function describeProfile(result: ProfileResult): string {
     lines.push(`measured ${result.measuredResolutions.length} resolution(s) (${result.networksMeasured} networks), ${avg.toFixed(1)} s per resolution`);
   }
   if (result.skippedResolutions.length) lines.push(`already in the table (not re-measured): ${result.skippedResolutions.join(', ')}`);
-  const entries = Object.values(result.table.entries).reduce((n, g) => n + Object.keys(g).length, 0);
-  lines.push(`table now covers resolutions ${result.table.resolutions.join(', ')} with ${entries} entries`);
+  lines.push(`table now covers resolutions ${result.table.resolutions.join(', ')} with ${countEntries(result.table)} entries`);
   return lines.join('\n');
 }
 

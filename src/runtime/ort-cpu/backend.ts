@@ -5,6 +5,7 @@ import type * as Ort from 'onnxruntime-node';
 import { TailorError } from '../../core/errors';
 import { BackendOptions, DeviceBackend, LoadedModel, MeasureOptions, ProfiledModel } from '../backend';
 import { parseOrtProfile } from './parser';
+import { ortVersion } from './version';
 
 function inputFeed(ort: typeof Ort, session: Ort.InferenceSession): Record<string, Ort.Tensor> {
   const feed: Record<string, Ort.Tensor> = {};
@@ -33,7 +34,7 @@ export class OrtCpuBackend implements DeviceBackend {
   }
 
   runtimeVersion(): string {
-    return `onnxruntime-node ${this.ort.env.versions.node ?? this.ort.env.versions.common}`;
+    return ortVersion();
   }
 
   private sessionOptions(extra: Ort.InferenceSession.SessionOptions = {}): Ort.InferenceSession.SessionOptions {
@@ -66,11 +67,17 @@ export class OrtCpuBackend implements DeviceBackend {
 
   async loadProfiled(model: Uint8Array): Promise<ProfiledModel> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailor-ort-'));
-    const session = await this.createSession(model, { enableProfiling: true, profileFilePrefix: path.join(dir, 'profile') });
+    const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+    let session: Ort.InferenceSession;
+    try {
+      session = await this.createSession(model, { enableProfiling: true, profileFilePrefix: path.join(dir, 'profile') });
+    } catch (e) {
+      cleanup();
+      throw e;
+    }
     const feed = inputFeed(this.ort, session);
     let runCount = 0;
     const timed: number[] = [];
-    const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
     return {
       async measure(options) {
         const r = await timeRuns(session, feed, options, runCount);

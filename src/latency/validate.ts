@@ -1,5 +1,6 @@
 import { sampleRankCorrelation } from 'simple-statistics';
 import { ArchConfig, sampleArch } from '../core/arch';
+import { REFERENCE_RUNS_FACTOR, VALIDATE_DEFAULTS } from '../core/defaults';
 import { TailorError } from '../core/errors';
 import { buildIR } from '../core/ir';
 import { median } from '../core/latency';
@@ -60,7 +61,7 @@ export interface ValidateOptions {
   onProgress?: (p: { done: number; total: number; message: string }) => void;
 }
 
-export const DEFAULT_VALIDATE_OPTIONS = { seed: 1, warmup: 5, passes: 15, runsPerPass: 3 };
+export const DEFAULT_VALIDATE_OPTIONS = VALIDATE_DEFAULTS;
 
 /** Accuracy figures over (predicted, measured) pairs; within5/within10 as nn-Meter reports them. */
 export function summarizeValidation(rows: Pick<ValidationRow, 'predictedMs' | 'measuredMs'>[]): Accuracy {
@@ -107,8 +108,10 @@ export async function validateTable(
       options.onProgress?.({ done: 0, total: options.passes, message: `loading network ${i + 1}/${extras.length + nets.length}` });
       models.push(await backend.load(bytes));
     }
+    // The same protocol as profiling: references get REFERENCE_RUNS_FACTOR x the runs of a network.
+    const runsPerPass = models.map((_, i) => (i < extras.length ? REFERENCE_RUNS_FACTOR : 1) * options.runsPerPass);
     measured = await measureInterleaved(models, {
-      warmup: options.warmup, passes: options.passes, runsPerPass: options.runsPerPass, signal: options.signal,
+      warmup: options.warmup, passes: options.passes, runsPerPass, signal: options.signal,
       onPass: (pass, passes) => options.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),
     });
   } finally {

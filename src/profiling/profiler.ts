@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { PROFILE_DEFAULTS } from '../core/defaults';
+import { PROFILE_DEFAULTS, REFERENCE_RUNS_FACTOR } from '../core/defaults';
 import { TailorError } from '../core/errors';
 import { buildIR, ModelIR, Piece } from '../core/ir';
 import { median, summarize } from '../core/latency';
@@ -81,7 +81,7 @@ async function measurePlan(backend: DeviceBackend, irs: ModelIR[], extras: Uint8
     const runsPerPass: number[] = [];
     for (const bytes of extras) {
       order.push(await load(backend.load(bytes)));
-      runsPerPass.push(2 * options.wallRunsPerPass);
+      runsPerPass.push(REFERENCE_RUNS_FACTOR * options.wallRunsPerPass);
     }
     const profiled: ProfiledModel[] = [];
     for (const ir of irs) {

@@ -53,7 +53,15 @@ export function seChannels(channels: number): number {
   return makeDivisible(Math.floor(channels / 4));
 }
 
-export function netFromArch(space: SearchSpace, arch: ArchConfig): NetSpec {
+/** Input channels and classes of a concrete model, when they differ from the space's defaults (training on a dataset). */
+export interface NetIO {
+  inputChannels?: number;
+  numClasses?: number;
+}
+
+export function netFromArch(space: SearchSpace, arch: ArchConfig, io: NetIO = {}): NetSpec {
+  const inputChannels = io.inputChannels ?? space.inputChannels;
+  const numClasses = io.numClasses ?? space.numClasses;
   const blocks: BlockSpec[] = [];
   const first = space.firstBlock;
   blocks.push({
@@ -76,13 +84,13 @@ export function netFromArch(space: SearchSpace, arch: ArchConfig): NetSpec {
   return {
     kind: 'MobileNetV3',
     resolution: arch.r,
-    inputChannels: space.inputChannels,
-    stem: { inChannels: space.inputChannels, outChannels: space.stem.width, kernelSize: 3, stride: space.stem.stride, bn: true, act: space.stem.act },
+    inputChannels,
+    stem: { inChannels: inputChannels, outChannels: space.stem.width, kernelSize: 3, stride: space.stem.stride, bn: true, act: space.stem.act },
     blocks,
     finalExpand: { inChannels, outChannels: finalExpandWidth, kernelSize: 1, stride: 1, bn: true, act: 'h_swish' },
     featureMix: { inChannels: finalExpandWidth, outChannels: space.featureMixWidth, kernelSize: 1, stride: 1, bn: false, act: 'h_swish' },
     featureMixAfterPool: true,
-    classifier: { inFeatures: space.featureMixWidth, outFeatures: space.numClasses },
+    classifier: { inFeatures: space.featureMixWidth, outFeatures: numClasses },
     space: space.id,
   };
 }

@@ -74,12 +74,45 @@ export function ofaMbv3Space(widthMult: number): SearchSpace {
   };
 }
 
+/**
+ * OFA MobileNetV3's shape (elastic kernel/expand/depth, SE and h-swish placement) scaled for
+ * 20-32 px images: stride-1 stem, total stride 8, narrower widths. Inputs and classes follow the
+ * dataset it is trained on (defaults: 3 channels, 10 classes).
+ */
+export function ofaMbv3TinySpace(): SearchSpace {
+  return {
+    id: 'ofa-mbv3-tiny',
+    family: 'ofa-mbv3',
+    description: 'Once-for-All MobileNetV3 shape for 20-32 px images (MNIST, Fashion-MNIST, small image folders)',
+    widthMult: 1,
+    stem: { width: 16, stride: 1, act: 'h_swish' },
+    firstBlock: { width: 16, act: 'relu' },
+    stages: [
+      { width: 24, stride: 2, act: 'relu', se: false },
+      { width: 32, stride: 2, act: 'relu', se: true },
+      { width: 48, stride: 2, act: 'h_swish', se: false },
+      { width: 64, stride: 1, act: 'h_swish', se: true },
+      { width: 96, stride: 1, act: 'h_swish', se: true },
+    ],
+    finalExpandWidth: 384,
+    featureMixWidth: 512,
+    numClasses: 10,
+    inputChannels: 3,
+    kernelSizes: [3, 5, 7],
+    expandRatios: [3, 4, 6],
+    depths: [2, 3, 4],
+    maxDepth: 4,
+    resolutions: [20, 24, 28, 32],
+  };
+}
+
 const SPACES = new Map<string, SearchSpace>();
 export function registerSpace(space: SearchSpace): void {
   SPACES.set(space.id, space);
 }
 registerSpace(ofaMbv3Space(1.0));
 registerSpace(ofaMbv3Space(1.2));
+registerSpace(ofaMbv3TinySpace());
 
 export function listSpaces(): SearchSpace[] {
   return [...SPACES.values()];

@@ -103,7 +103,7 @@ describe('HTTP service (real app on an ephemeral port)', () => {
 
   it('GET /spaces and /spaces/:id', async () => {
     const list = await call(server, 'GET', '/spaces');
-    assert.deepEqual(list.json.map((s: { id: string }) => s.id), ['ofa-mbv3-w1.0', 'ofa-mbv3-w1.2']);
+    assert.deepEqual(list.json.map((s: { id: string }) => s.id), ['ofa-mbv3-w1.0', 'ofa-mbv3-w1.2', 'ofa-mbv3-tiny']);
     const one = await call(server, 'GET', '/spaces/ofa-mbv3-w1.2');
     assert.equal(one.json.stages[0].width, 32);
     expectError(await call(server, 'GET', '/spaces/ofa-x'), 404, /Unknown search space/);

@@ -24,6 +24,7 @@ const MESSAGES = {
   JOB_FINISHED: { status: 409, text: (p: P) => `Job "${p.job}" has already finished (${p.status}).` },
   SERVICE_STOPPING: { status: 503, text: () => 'The service is shutting down and takes no new jobs.' },
   INVALID_REQUEST: { status: 400, text: (p: P) => `Invalid request: ${p.reason}` },
+  INVALID_CHECKPOINT: { status: 422, text: (p: P) => `Checkpoint ${p.file} cannot be used: ${p.reason}` },
   INVALID_DATASET: { status: 422, text: (p: P) => `Dataset problem: ${p.reason}` },
   BATCH_TOO_LARGE: { status: 413, text: (p: P) => `A batch holds at most ${p.max} architectures; this one has ${p.count}.` },
 } as const;

@@ -65,8 +65,9 @@ export class ElasticSupernet {
     this.active = validateArch(arch, this.space);
   }
 
-  sampleActiveSubnet(rng: Rng): ArchConfig {
-    this.active = sampleArch(this.space, rng);
+  /** Uniform sample, optionally restricted to a phase's elastic choices (OFA's sample_active_subnet). */
+  sampleActiveSubnet(rng: Rng, choices?: Partial<Pick<SearchSpace, 'kernelSizes' | 'expandRatios' | 'depths' | 'resolutions'>>): ArchConfig {
+    this.active = sampleArch({ ...this.space, ...choices }, rng);
     return this.active;
   }
 
@@ -75,7 +76,12 @@ export class ElasticSupernet {
   }
 
   activeNet(resolution = this.active.r): NetSpec {
-    return netFromArch(this.space, { ...this.active, r: resolution }, this.io);
+    return this.activeNetFor({ ...this.active, r: resolution });
+  }
+
+  /** The static net of any arch of the space, with this supernet's inputs and classes. */
+  activeNetFor(arch: ArchConfig): NetSpec {
+    return netFromArch(this.space, arch, this.io);
   }
 
   private activeIR(resolution: number): { ir: ModelIR; positions: number[] } {
@@ -139,6 +145,58 @@ export class ElasticSupernet {
     return layer;
   }
 
+  /** Every tensor of the supernet by a stable name (checkpoints): weights, biases, BN, transforms. */
+  state(): Map<string, Variable> {
+    const out = new Map<string, Variable>();
+    for (const [name, l] of this.layers) {
+      out.set(`${name}.weight`, l.weight);
+      if (l.bias) out.set(`${name}.bias`, l.bias);
+      if (l.bn) for (const [k, v] of Object.entries(l.bn)) out.set(`${name}.bn.${k}`, v);
+      for (const [k, v] of l.transforms ?? []) out.set(`${name}.transform${k}`, v);
+    }
+    return out;
+  }
+
+  /** Variables that weight decay applies to (OFA: not BN, not biases). */
+  decayedVariables(): Set<Variable> {
+    const out = new Set<Variable>();
+    for (const l of this.layers.values()) {
+      out.add(l.weight);
+      for (const t of l.transforms?.values() ?? []) out.add(t);
+    }
+    return out;
+  }
+
+  /**
+   * OFA's re_organize_middle_weights: in every elastic block, sort the middle channels by the L1
+   * norm of the projection weights that read them, and permute every tensor that depends on
+   * them, so that narrower subnets keep the most important channels.
+   */
+  sortChannels(): void {
+    const tf = this.tf;
+    for (let pos = 0; pos < blockCount(this.space); pos++) {
+      const project = this.layers.get(`b${pos}.project`)!;
+      const order = tf.tidy(() => {
+        const importance = tf.sum(tf.abs(project.weight), [0, 1, 3]); // [mid]
+        return tf.topk(importance, importance.shape[0]!).indices;
+      });
+      const permute = (v: Variable | undefined, axis: number) => v && v.assign(tf.tidy(() => tf.gather(v, order, axis)));
+      const expand = this.layers.get(`b${pos}.expand`)!;
+      permute(expand.weight, 3);
+      for (const t of Object.values(expand.bn ?? {})) permute(t, 0);
+      const dw = this.layers.get(`b${pos}.depthwise`)!;
+      permute(dw.weight, 2);
+      for (const t of Object.values(dw.bn ?? {})) permute(t, 0);
+      const seReduce = this.layers.get(`b${pos}.se.reduce`);
+      const seExpand = this.layers.get(`b${pos}.se.expand`);
+      permute(seReduce?.weight, 2);
+      permute(seExpand?.weight, 3);
+      permute(seExpand?.bias, 0);
+      permute(project.weight, 2);
+      order.dispose();
+    }
+  }
+
   trainableVariables(): Variable[] {
     const out: Variable[] = [];
     for (const l of this.layers.values()) {
@@ -174,7 +232,18 @@ export class ElasticSupernet {
     const full = bn.gamma.shape[0]!;
     const s = (v: Variable) => (c === full ? v : v.slice([0], [c]));
     const tensors: BnTensors = { gamma: s(bn.gamma), beta: s(bn.beta), mean: s(bn.mean), variance: s(bn.variance) };
-    if (track) {
+    const acc = this.recalibration;
+    if (track && acc) {
+      // BN recalibration: average the batch statistics of every layer over the batches.
+      tensors.update = (batchMean, batchVariance) => {
+        const entry = acc.get(bn) ?? { c, mean: this.tf.zeros([c]), variance: this.tf.zeros([c]), n: 0 };
+        const mean = this.tf.keep(this.tf.add(entry.mean, batchMean));
+        const variance = this.tf.keep(this.tf.add(entry.variance, batchVariance));
+        entry.mean.dispose();
+        entry.variance.dispose();
+        acc.set(bn, { c, mean, variance, n: entry.n + 1 });
+      };
+    } else if (track) {
       tensors.update = (batchMean, batchVariance, count) => {
         const tf = this.tf;
         tf.tidy(() => {
@@ -210,6 +279,32 @@ export class ElasticSupernet {
       if (layer.bn) result.bn = this.bnSlice(layer.bn, out, trackBn);
       return result;
     };
+  }
+
+  private recalibration: Map<BnVariables, { c: number; mean: Tensor; variance: Tensor; n: number }> | null = null;
+
+  /**
+   * OFA's BN recalibration for the active subnet: running statistics of the active channels
+   * become the average batch statistics over the given images (NHWC, any resolution).
+   */
+  recalibrateBN(batches: Tensor4D[]): void {
+    const tf = this.tf;
+    this.recalibration = new Map();
+    try {
+      for (const x of batches) tf.tidy(() => void this.forward(x, { training: false, batchStats: true }));
+      for (const [bn, e] of this.recalibration) {
+        const full = bn.mean.shape[0]!;
+        tf.tidy(() => {
+          const put = (v: Variable, part: Tensor) => v.assign(e.c === full ? part : tf.concat([part, v.slice([e.c], [full - e.c])]));
+          put(bn.mean, tf.div(e.mean, e.n));
+          put(bn.variance, tf.div(e.variance, e.n));
+        });
+        e.mean.dispose();
+        e.variance.dispose();
+      }
+    } finally {
+      this.recalibration = null;
+    }
   }
 
   /** Logits of the active subnet for NHWC images (the resolution is the input's). */
@@ -252,9 +347,14 @@ export class StaticNet {
     readonly weights: Map<string, LayerTensors>,
   ) {}
 
+  /** Logits for NHWC images at any resolution (the weights do not depend on it). */
   forward(x: Tensor4D): Tensor2D {
-    return runIR(this.tf, this.ir, x, (node) => this.weights.get(node.name)!, { training: false });
+    const r = x.shape[1];
+    if (!this.irs.has(r)) this.irs.set(r, buildIR({ ...this.ir.net, resolution: r }));
+    return runIR(this.tf, this.irs.get(r)!, x, (node) => this.weights.get(node.name)!, { training: false });
   }
+
+  private readonly irs = new Map<number, ModelIR>();
 
   /** Inference weights in ONNX layout with BN folded into the conv (for the exporters). */
   weightProvider(description: string): WeightProvider {

@@ -1,0 +1,47 @@
+import { SearchSpace } from '../core/space';
+
+/** One progressive-shrinking phase: which choices are elastic, for how long, how fast. */
+export interface Phase {
+  name: 'teacher' | 'kernel' | 'depth-1' | 'depth-2' | 'expand-1' | 'expand-2';
+  kernelSizes: number[];
+  expandRatios: number[];
+  depths: number[];
+  /** OFA's epoch count on ImageNet; scaled by --epochs-scale. */
+  epochs: number;
+  lr: number;
+  /** Subnets sampled per step; their gradients are accumulated before one optimizer step. */
+  subnetsPerStep: number;
+  /** Before this phase, middle channels are sorted by importance (OFA does it before each expand phase). */
+  sortChannels: boolean;
+}
+
+/**
+ * OFA's schedule (ARCHITECTURE.md §5.2): the full net first (it is the teacher of every later
+ * phase), then kernel, depth in two steps, expand in two steps.
+ */
+export function progressiveShrinking(space: SearchSpace): Phase[] {
+  const ks = [...space.kernelSizes].sort((a, b) => a - b);
+  const es = [...space.expandRatios].sort((a, b) => a - b);
+  const ds = [...space.depths].sort((a, b) => a - b);
+  const maxK = ks[ks.length - 1];
+  const maxE = es[es.length - 1];
+  const maxD = ds[ds.length - 1];
+  return [
+    { name: 'teacher', kernelSizes: [maxK], expandRatios: [maxE], depths: [maxD], epochs: 120, lr: 0.1, subnetsPerStep: 1, sortChannels: false },
+    { name: 'kernel', kernelSizes: ks, expandRatios: [maxE], depths: [maxD], epochs: 120, lr: 3e-2, subnetsPerStep: 1, sortChannels: false },
+    { name: 'depth-1', kernelSizes: ks, expandRatios: [maxE], depths: ds.slice(-2), epochs: 25, lr: 2.5e-3, subnetsPerStep: 2, sortChannels: false },
+    { name: 'depth-2', kernelSizes: ks, expandRatios: [maxE], depths: ds, epochs: 120, lr: 7.5e-3, subnetsPerStep: 2, sortChannels: false },
+    { name: 'expand-1', kernelSizes: ks, expandRatios: es.slice(-2), depths: ds, epochs: 25, lr: 2.5e-3, subnetsPerStep: 4, sortChannels: true },
+    { name: 'expand-2', kernelSizes: ks, expandRatios: es, depths: ds, epochs: 120, lr: 7.5e-3, subnetsPerStep: 4, sortChannels: true },
+  ];
+}
+
+/** OFA's epochs times the scale, at least one epoch per phase. */
+export function scaledEpochs(phase: Phase, scale: number): number {
+  return Math.max(1, Math.round(phase.epochs * scale));
+}
+
+/** Cosine decay over the steps of a phase. */
+export function cosineLr(base: number, step: number, totalSteps: number): number {
+  return 0.5 * base * (1 + Math.cos((Math.PI * step) / Math.max(1, totalSteps)));
+}

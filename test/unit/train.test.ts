@@ -1,0 +1,64 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { TailorError } from '../../src/core/errors';
+import { getSpace } from '../../src/core/space';
+import { loadCheckpoint } from '../../src/training/checkpoint';
+import { Dataset, loadDataset } from '../../src/training/datasets';
+import { Engine, initEngine } from '../../src/training/engine';
+import { progressiveShrinking, scaledEpochs } from '../../src/training/schedule';
+import { CHECKPOINT_FILE, LOG_FILE, TrainOptions, trainSupernet } from '../../src/training/trainer';
+import { tempDir } from '../helpers';
+
+const tiny = getSpace('ofa-mbv3-tiny');
+let engine: Engine;
+let data: Dataset;
+// A tiny run: the smallest resolution, 64 images, one epoch per phase.
+const quick = (outDir: string): TrainOptions => ({
+  space: { ...tiny, resolutions: [20] }, dataset: data, outDir, seed: 1, epochsScale: 0.001, batchSize: 32, resume: false, limit: 64, evalImages: 64,
+});
+
+describe('progressive shrinking (tiny end-to-end run)', () => {
+  before(async () => {
+    engine = await initEngine('wasm');
+    data = await loadDataset('mnist', { cacheDir: tempDir() });
+  });
+
+  it("follows OFA's schedule", () => {
+    const phases = progressiveShrinking(tiny);
+    assert.deepEqual(phases.map((p) => [p.name, p.subnetsPerStep, p.lr]), [
+      ['teacher', 1, 0.1], ['kernel', 1, 0.03], ['depth-1', 2, 0.0025], ['depth-2', 2, 0.0075], ['expand-1', 4, 0.0025], ['expand-2', 4, 0.0075],
+    ]);
+    assert.deepEqual(phases[2].depths, [3, 4]);
+    assert.deepEqual(phases[4].expandRatios, [4, 6]);
+    assert.equal(scaledEpochs(phases[1], 0.05), 6);
+    assert.equal(scaledEpochs(phases[2], 0.001), 1);
+  });
+
+  it('runs every phase on real data, logs each epoch, the loss falls, and an interrupted run resumes exactly', async () => {
+    const straight = path.join(tempDir(), 'straight');
+    const r = await trainSupernet(engine, quick(straight));
+    assert.deepEqual(r.log.map((e) => e.phase), ['teacher', 'kernel', 'depth-1', 'depth-2', 'expand-1', 'expand-2']);
+    assert.equal(fs.readFileSync(path.join(straight, LOG_FILE), 'utf8').trim().split('\n').length, 6);
+    assert.ok(r.log[5].ce < r.log[0].ce, `cross-entropy by phase: ${r.log.map((e) => e.ce.toFixed(3)).join(' ')}`);
+
+    const interrupted = path.join(tempDir(), 'interrupted');
+    const abort = new AbortController();
+    await assert.rejects(trainSupernet(engine, { ...quick(interrupted), signal: abort.signal, onProgress: (p) => p.phase === 'depth-2' && abort.abort() }));
+    assert.equal(loadCheckpoint(path.join(interrupted, CHECKPOINT_FILE)).meta.phase, 3, 'checkpoint after depth-1');
+    await assert.rejects(trainSupernet(engine, quick(interrupted)), (e: unknown) => e instanceof TailorError && /--resume/.test(e.message));
+    const resumed = await trainSupernet(engine, { ...quick(interrupted), resume: true });
+    assert.deepEqual(resumed.resumedFrom, { phase: 'depth-2', epoch: 0 });
+    const a = loadCheckpoint(path.join(straight, CHECKPOINT_FILE));
+    const b = loadCheckpoint(path.join(interrupted, CHECKPOINT_FILE));
+    assert.deepEqual([...b.tensors.keys()].sort(), [...a.tensors.keys()].sort());
+    for (const [name, t] of a.tensors) assert.deepEqual(b.tensors.get(name)!.data, t.data, `${name} differs after resume`);
+  });
+
+  it('refuses a checkpoint of another space', async () => {
+    const out = path.join(tempDir(), 'other');
+    await trainSupernet(engine, { ...quick(out), epochsScale: 0.001, limit: 32 }).catch(() => undefined);
+    await assert.rejects(trainSupernet(engine, { ...quick(out), resume: true, space: { ...getSpace('ofa-mbv3-w1.0'), resolutions: [128] } }), (e: unknown) => e instanceof TailorError && e.code === 'INVALID_CHECKPOINT');
+  });
+});

@@ -64,13 +64,39 @@ program
 
 program
   .command('export')
-  .description('write a subnet as a model file with seeded random weights')
+  .description('write a subnet as a model file: seeded random weights, or inherited from a trained supernet')
   .requiredOption('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
   .option('--space <id>', 'search space')
+  .option('--supernet <run>', 'training run directory: export the subnet with its trained weights')
+  .option('--bn-images <n>', 'with --supernet: validation images for BN recalibration', positiveInt, 2000)
   .addOption(new Option('--format <format>', 'model format').choices(['onnx']).default('onnx'))
   .requiredOption('--out <file>', 'output file')
   .option('--seed <n>', 'weight seed', integer, 0)
   .action(lazy(() => import('./cli/commands/export.js')));
+
+program
+  .command('train')
+  .description('train a Once-for-All supernet with progressive shrinking (TensorFlow.js)')
+  .requiredOption('--space <id>', 'search space, e.g. ofa-mbv3-tiny')
+  .requiredOption('--dataset <name>', 'mnist, fashion-mnist, or an image folder (one sub-folder per class)')
+  .requiredOption('--out <dir>', 'run directory (checkpoint, log.jsonl, run.json)')
+  .option('--epochs-scale <f>', "multiplies OFA's epochs per phase (at least 1 each)", parseFloat, 0.02)
+  .option('--seed <n>', 'seed of initialisation, sampling, splits and augmentation', integer, 0)
+  .option('--batch-size <n>', 'images per step', positiveInt, 64)
+  .option('--limit <n>', 'train on at most this many images (quick runs)', positiveInt)
+  .option('--resume', 'continue the run in --out exactly where its last checkpoint left it')
+  .addOption(new Option('--engine <backend>', 'tfjs backend (default: tfjs-node if installed, else wasm)').choices(['wasm', 'cpu', 'tensorflow']))
+  .option('--json', 'print the epoch log as JSON')
+  .action(lazy(() => import('./cli/commands/train.js')));
+
+program
+  .command('eval')
+  .description('top-1 of a subnet of a trained supernet, after BN recalibration')
+  .requiredOption('--supernet <run>', 'training run directory')
+  .requiredOption('--arch <arch>', 'arch JSON, inline JSON, max, min or random:<seed> (in the supernet\'s space)')
+  .option('--images <n>', 'validation images for BN recalibration', positiveInt, 2000)
+  .option('--json', 'machine-readable output: { arch, top1, images }')
+  .action(lazy(() => import('./cli/commands/eval.js')));
 
 program
   .command('devices')

@@ -109,6 +109,21 @@ describe('tailor CLI', () => {
     await session.release();
   });
 
+  it('training commands refuse bad input with exit code 2', () => {
+    const home = tempDir();
+    const cases: [string[], RegExp][] = [
+      [['train', '--space', 'ofa-mbv3-tiny', '--dataset', 'imagenet-21k', '--out', path.join(home, 'r')], /neither a built-in dataset/],
+      [['train', '--space', 'nope', '--dataset', 'mnist', '--out', path.join(home, 'r')], /Unknown search space/],
+      [['eval', '--supernet', home, '--arch', 'max'], /is not a training run/],
+      [['export', '--supernet', home, '--arch', 'max', '--out', path.join(home, 'm.onnx')], /is not a training run/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cli(args, home);
+      assert.equal(r.status, 2, `${args.join(' ')} -> ${r.status} ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+
   it('lists devices with a live fingerprint', () => {
     const r = cli(['devices', '--json']);
     assert.equal(r.status, 0, r.stderr);

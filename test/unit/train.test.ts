@@ -9,7 +9,13 @@ import { Dataset, loadDataset } from '../../src/training/datasets';
 import { Engine, initEngine } from '../../src/training/engine';
 import { progressiveShrinking, scaledEpochs } from '../../src/training/schedule';
 import { CHECKPOINT_FILE, LOG_FILE, TrainOptions, trainSupernet } from '../../src/training/trainer';
+import type * as Ort from 'onnxruntime-node';
+import { exportOnnx } from '../../src/export/onnx';
+import { toTensor } from '../../src/training/batches';
+import { evaluateSubnet, openRun, runArch, subnetMetadata } from '../../src/training/runs';
 import { tempDir } from '../helpers';
+
+const ort = require('onnxruntime-node') as typeof Ort;
 
 const tiny = getSpace('ofa-mbv3-tiny');
 let engine: Engine;
@@ -54,6 +60,35 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     const b = loadCheckpoint(path.join(interrupted, CHECKPOINT_FILE));
     assert.deepEqual([...b.tensors.keys()].sort(), [...a.tensors.keys()].sort());
     for (const [name, t] of a.tensors) assert.deepEqual(b.tensors.get(name)!.data, t.data, `${name} differs after resume`);
+
+    // Export with inherited weights: onnxruntime matches tfjs on 100 test images and scores exactly what eval reports.
+    const { net, data: d, run } = await openRun(engine, straight, tempDir());
+    const arch = runArch(run, 'random:5');
+    const { result, subnet } = evaluateSubnet(engine, net, d, { ...arch, r: 20 }, 300);
+    const session = await ort.InferenceSession.create(exportOnnx(subnet.ir, { weights: subnet.weightProvider('test'), metadata: subnetMetadata(run, result, subnet) }));
+    let correct = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < d.test.count; i += 500) {
+      const idx = Array.from({ length: Math.min(500, d.test.count - i) }, (_, j) => i + j);
+      const batch = toTensor(engine.tf, d, d.test, idx, 20);
+      const x = batch.x.transpose([0, 3, 1, 2]); // NHWC -> NCHW
+      const xs = (await x.data()) as Float32Array;
+      const labels = await batch.labels.data();
+      const want = i === 0 ? ((await subnet.forward(batch.x).data()) as Float32Array) : null;
+      for (let j = 0; j < idx.length; j++) {
+        const out = await session.run({ input: new ort.Tensor('float32', xs.slice(j * 400, (j + 1) * 400), [1, 1, 20, 20]) });
+        const logits = out[session.outputNames[0]].data as Float32Array;
+        if (want && j < 100) for (let c = 0; c < 10; c++) maxDiff = Math.max(maxDiff, Math.abs(logits[c] - want[j * 10 + c]));
+        let best = 0;
+        for (let c = 1; c < 10; c++) if (logits[c] > logits[best]) best = c;
+        if (best === labels[j]) correct++;
+      }
+      engine.tf.dispose([batch.x, batch.labels, x]);
+    }
+    await session.release();
+    assert.ok(maxDiff < 1e-4, `max abs logit difference ${maxDiff}`);
+    assert.equal(correct / d.test.count, result.top1, 'the exported model scores what eval reports');
+    subnet.dispose();
   });
 
   it('refuses a checkpoint of another space', async () => {

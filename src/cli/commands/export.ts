@@ -1,11 +1,26 @@
+import * as path from 'node:path';
 import { resolveArch } from '../../core/arch-source';
 import { countModel } from '../../core/counters';
 import { writeFileAtomic } from '../../core/fs-atomic';
 import { buildIR } from '../../core/ir';
+import { workspace } from '../../core/workspace';
 import { exportOnnx } from '../../export/onnx';
 import { seededWeights } from '../../export/weights';
+import { GlobalOptions } from '../context';
 
-export async function run(opts: { arch: string; space?: string; format: 'onnx'; out: string; seed: number }): Promise<void> {
+export interface ExportCliOptions {
+  arch: string;
+  space?: string;
+  supernet?: string;
+  format: 'onnx';
+  out: string;
+  seed: number;
+  bnImages: number;
+}
+
+/** A subnet with seeded random weights, or with weights inherited from a trained supernet (--supernet). */
+export async function run(opts: ExportCliOptions, global: GlobalOptions): Promise<void> {
+  if (opts.supernet) return exportFromSupernet(opts, global);
   const resolved = resolveArch(opts.arch, opts.space);
   const ir = buildIR(resolved.net);
   const metadata: Record<string, string> = { seed: String(opts.seed), resolution: String(resolved.net.resolution) };
@@ -15,4 +30,19 @@ export async function run(opts: { arch: string; space?: string; format: 'onnx'; 
   writeFileAtomic(opts.out, bytes);
   const c = countModel(ir);
   console.log(`wrote ${opts.out} (${(bytes.length / 2 ** 20).toFixed(2)} MiB, ${c.params} params, ${c.macs} MACs, seed ${opts.seed})`);
+}
+
+async function exportFromSupernet(opts: ExportCliOptions, global: GlobalOptions): Promise<void> {
+  const { initEngine } = await import('../../training/engine.js');
+  const { evaluateSubnet, openRun, readRun, runArch, subnetMetadata } = await import('../../training/runs.js');
+  const run = readRun(opts.supernet!);
+  const arch = runArch(run, opts.arch);
+  const engine = await initEngine();
+  const { net, data } = await openRun(engine, opts.supernet!, path.join(workspace(global.home).root, '.tailor', 'cache'));
+  // The same BN recalibration as `tailor eval`: the file scores what eval reports.
+  const { result, subnet } = evaluateSubnet(engine, net, data, arch, opts.bnImages);
+  const bytes = exportOnnx(subnet.ir, { weights: subnet.weightProvider(`supernet ${path.resolve(opts.supernet!)}`), metadata: subnetMetadata(run, result, subnet) });
+  writeFileAtomic(opts.out, bytes);
+  console.log(`wrote ${opts.out}: ${run.space.id} subnet, top-1 ${(result.top1 * 100).toFixed(2)}% on ${run.dataset}, ${countModel(subnet.ir).params} params`);
+  subnet.dispose();
 }

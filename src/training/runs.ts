@@ -1,0 +1,89 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ArchConfig } from '../core/arch';
+import { resolveArch } from '../core/arch-source';
+import { countModel } from '../core/counters';
+import { TailorError } from '../core/errors';
+import { SearchSpace, getSpace } from '../core/space';
+import { toTensor } from './batches';
+import { loadCheckpoint, restoreVariables } from './checkpoint';
+import { Dataset, loadDataset } from './datasets';
+import { Engine } from './engine';
+import { ElasticSupernet, StaticNet } from './supernet';
+import { CHECKPOINT_FILE, RUN_FILE, top1 } from './trainer';
+
+export interface RunInfo {
+  dir: string;
+  space: SearchSpace;
+  dataset: string;
+  seed: number;
+  channels: number;
+  classes: string[];
+}
+
+export function readRun(dir: string): RunInfo {
+  const file = path.join(dir, RUN_FILE);
+  if (!fs.existsSync(file) || !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
+    throw new TailorError('INVALID_OPTION', { option: '--supernet', reason: `${dir} is not a training run (no ${RUN_FILE} and ${CHECKPOINT_FILE}); run tailor train first` });
+  }
+  const meta = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return { dir, space: getSpace(meta.space), dataset: meta.dataset, seed: meta.seed, channels: meta.channels, classes: meta.classes };
+}
+
+/** The trained supernet of a run, with its dataset (same split as in training). */
+export async function openRun(engine: Engine, dir: string, cacheDir: string): Promise<{ run: RunInfo; net: ElasticSupernet; data: Dataset }> {
+  const run = readRun(dir);
+  const net = new ElasticSupernet(engine.tf, run.space, { inputChannels: run.channels, numClasses: run.classes.length }, run.seed);
+  const file = path.join(dir, CHECKPOINT_FILE);
+  restoreVariables(engine.tf, file, loadCheckpoint(file), net.state());
+  const data = await loadDataset(run.dataset, { seed: run.seed, cacheDir, size: Math.max(...run.space.resolutions) });
+  return { run, net, data };
+}
+
+/** `--arch` against a run: keywords (max, min, random:<seed>) resolve in the supernet's own space. */
+export function runArch(run: RunInfo, source: string): ArchConfig {
+  const resolved = resolveArch(source, run.space.id);
+  if (!resolved.arch || resolved.space?.id !== run.space.id) {
+    throw new TailorError('INVALID_ARCH', { space: run.space.id, reason: `${source} is not a subnet of the supernet's space` });
+  }
+  return resolved.arch;
+}
+
+export interface EvalResult {
+  arch: ArchConfig;
+  top1: number;
+  images: number;
+  bnImages: number;
+}
+
+export const DEFAULT_BN_IMAGES = 2000;
+
+/**
+ * OFA's subnet evaluation: recalibrate BN statistics of the subnet on a fixed subset of the
+ * validation split (the first `bnImages`, in batches of 100), then top-1 on the test split.
+ * Deterministic: the same arch always gets the same statistics and the same score.
+ */
+export function evaluateSubnet(engine: Engine, net: ElasticSupernet, data: Dataset, arch: ArchConfig, bnImages = DEFAULT_BN_IMAGES): { result: EvalResult; subnet: StaticNet } {
+  const tf = engine.tf;
+  net.setActiveSubnet(arch);
+  const n = Math.min(bnImages, data.val.count);
+  const batches = [];
+  for (let i = 0; i < n; i += 100) batches.push(toTensor(tf, data, data.val, Array.from({ length: Math.min(100, n - i) }, (_, j) => i + j), arch.r));
+  net.recalibrateBN(batches.map((b) => b.x));
+  for (const b of batches) {
+    b.x.dispose();
+    b.labels.dispose();
+  }
+  const subnet = net.getActiveSubnet(arch.r);
+  const score = top1(engine, subnet, data, data.test, data.test.count, arch.r);
+  return { result: { arch, top1: score, images: data.test.count, bnImages: n }, subnet };
+}
+
+export function subnetMetadata(run: RunInfo, result: EvalResult, subnet: StaticNet): Record<string, string> {
+  const c = countModel(subnet.ir);
+  return {
+    arch: JSON.stringify(result.arch), space: run.space.id, dataset: run.dataset, classes: JSON.stringify(run.classes),
+    top1: String(result.top1), params: String(c.params), macs: String(c.macs),
+    preprocess: 'NCHW float32, pixel / 127.5 - 1, resized to the arch resolution',
+  };
+}

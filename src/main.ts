@@ -23,6 +23,7 @@ export async function createApp(options: ServerOptions = {}): Promise<INestAppli
   const adapter = new FastifyAdapter({ bodyLimit: 20 * 2 ** 20 });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: options.logger === false ? false : ['error', 'warn', 'log'],
+    abortOnError: false, // startup errors (data directory in use, ...) reach the caller: exit 2 with a message
   });
   app.useGlobalFilters(new ErrorFilter(app.get(HttpAdapterHost).httpAdapter));
   app.useGlobalPipes(
@@ -53,4 +54,9 @@ export async function startServer(options: ServerOptions = {}): Promise<INestApp
   return app;
 }
 
-if (require.main === module) void startServer();
+if (require.main === module) {
+  startServer().catch((e: unknown) => {
+    process.stderr.write(`error: ${e instanceof TailorError ? e.message : ((e as Error)?.stack ?? String(e))}\n`);
+    process.exitCode = e instanceof TailorError ? 2 : 1;
+  });
+}

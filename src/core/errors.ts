@@ -23,6 +23,7 @@ const MESSAGES = {
   UNKNOWN_JOB: { status: 404, text: (p: P) => `Unknown job "${p.job}".` },
   JOB_FINISHED: { status: 409, text: (p: P) => `Job "${p.job}" has already finished (${p.status}).` },
   SERVICE_STOPPING: { status: 503, text: () => 'The service is shutting down and takes no new jobs.' },
+  DATA_DIR_IN_USE: { status: 409, text: (p: P) => `The data directory ${p.dir} is in use by another Tailor service; stop it or pass another --data-dir.` },
   INVALID_REQUEST: { status: 400, text: (p: P) => `Invalid request: ${p.reason}` },
   INVALID_CHECKPOINT: { status: 422, text: (p: P) => `Checkpoint ${p.file} cannot be used: ${p.reason}` },
   INVALID_DATASET: { status: 422, text: (p: P) => `Dataset problem: ${p.reason}` },

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
+import { TailorError } from '../core/errors';
 
 export type JobType = 'profile' | 'validate';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
@@ -94,8 +95,31 @@ export class JobStore {
     this.db.exec(SCHEMA);
   }
 
+  private release: (() => Promise<void>) | null = null;
+
+  /**
+   * Opens the store for a service: one service per data directory (two would both resume and
+   * run the same jobs), enforced with a lock file that goes stale if the holder dies.
+   */
+  static async open(dataDir: string): Promise<JobStore> {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const lockfile = await import('proper-lockfile');
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(dataDir, { realpath: false, lockfilePath: path.join(dataDir, 'service.lock'), stale: 10_000, update: 2_000, retries: { retries: 8, minTimeout: 500, maxTimeout: 2_000 }, onCompromised: () => undefined });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ELOCKED') throw new TailorError('DATA_DIR_IN_USE', { dir: dataDir });
+      throw e;
+    }
+    const store = new JobStore(dataDir);
+    store.release = release;
+    return store;
+  }
+
   close(): void {
     this.db.close();
+    void this.release?.().catch(() => undefined);
+    this.release = null;
   }
 
   insert(job: Pick<JobRecord, 'id' | 'type' | 'device' | 'params'>): JobRecord {

@@ -10,6 +10,7 @@ import { SearchSpace } from '../core/space';
 import { exportOnnx } from '../export/onnx';
 import { seededWeights } from '../export/weights';
 import { DeviceBackend, LoadedModel } from '../runtime/backend';
+import { withMachineLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { speedFactor } from '../profiling/reference';
 import { LatencyPredictor } from './predictor';
@@ -110,10 +111,13 @@ export async function validateTable(
     }
     // The same protocol as profiling: references get REFERENCE_RUNS_FACTOR x the runs of a network.
     const runsPerPass = models.map((_, i) => (i < extras.length ? REFERENCE_RUNS_FACTOR : 1) * options.runsPerPass);
-    measured = await measureInterleaved(models, {
-      warmup: options.warmup, passes: options.passes, runsPerPass, signal: options.signal,
-      onPass: (pass, passes) => options.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),
-    });
+    measured = await withMachineLock(
+      () => measureInterleaved(models, {
+        warmup: options.warmup, passes: options.passes, runsPerPass, signal: options.signal,
+        onPass: (pass, passes) => options.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),
+      }),
+      () => options.onProgress?.({ done: 0, total: options.passes, message: 'waiting for another measurement on this machine' }),
+    );
   } finally {
     for (const m of models) await m.dispose();
   }

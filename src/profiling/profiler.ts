@@ -11,6 +11,7 @@ import { seededWeights } from '../export/weights';
 import { LatencyTable, TABLE_SCHEMA, readTable, saveTable, tablePath, withTableLock } from '../latency/table';
 import { DeviceBackend, LoadedModel, NodeEvent, ProfiledModel } from '../runtime/backend';
 import { DeviceDescriptor } from '../runtime/devices';
+import { withMachineLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
 import { scaledPieceTimes } from './attribute';
@@ -151,9 +152,12 @@ export async function profileSpace(
       options.onProgress?.({ done, total, resolution: r, message: `r=${r}: loading ${plan.length} networks` });
       done++;
       const irs = plan.map((arch) => buildIR(netFromArch(space, arch)));
-      const { wall, kernels, extraWall } = await measurePlan(backend, irs, [overheadProbe(r, space.inputChannels), ...refModels], options, (pass) => {
-        options.onProgress?.({ done: done + pass - 1, total, resolution: r, message: `r=${r}: pass ${pass}/${options.passes}` });
-      });
+      const { wall, kernels, extraWall } = await withMachineLock(
+        () => measurePlan(backend, irs, [overheadProbe(r, space.inputChannels), ...refModels], options, (pass) => {
+          options.onProgress?.({ done: done + pass - 1, total, resolution: r, message: `r=${r}: pass ${pass}/${options.passes}` });
+        }),
+        () => options.onProgress?.({ done, total, resolution: r, message: `r=${r}: waiting for another measurement on this machine` }),
+      );
       done += options.passes;
       networks += irs.length;
       const [overhead, ...refWall] = extraWall;

@@ -199,6 +199,11 @@ describe('HTTP service (real app on an ephemeral port)', () => {
     assert.ok(validated.result.within10 >= 0 && validated.result.rows.length === 2);
   });
 
+  it('refuses a second service on the same data directory', async () => {
+    await assert.rejects(createApp({ home, dataDir, logger: false }), /in use by another Tailor service/);
+    assert.equal((await call(server, 'GET', '/health')).status, 200, 'the first keeps serving');
+  });
+
   it('serves OpenAPI docs for every route', async () => {
     const html = await call(server, 'GET', '/docs');
     assert.equal(html.status, 200);

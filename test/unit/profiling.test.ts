@@ -8,6 +8,7 @@ import { getSpace } from '../../src/core/space';
 import { pieceTimes, scaledPieceTimes } from '../../src/profiling/attribute';
 import { keysForResolution, planResolution } from '../../src/profiling/plan';
 import { referenceArchs, speedFactor } from '../../src/profiling/reference';
+import { withMachineLock } from '../../src/runtime/machine-lock';
 import { parseOrtProfile } from '../../src/runtime/ort-cpu/parser';
 import { FIXTURES } from '../helpers';
 
@@ -44,6 +45,22 @@ describe('onnxruntime profile parser (offline, recorded output)', () => {
     const runs = parseOrtProfile(trace);
     const scaled = scaledPieceTimes(runs, ['blocks.4', 'blocks.5'], 2.0, 0.5);
     assert.ok(Math.abs(scaled.get('blocks.4')! + scaled.get('blocks.5')! - 1.5) < 1e-9);
+  });
+});
+
+describe('machine-wide measurement lock', () => {
+  it('never lets two measurements overlap; the second waits', async () => {
+    const spans: [number, number][] = [];
+    let waited = 0;
+    const job = () => withMachineLock(async () => {
+      const start = Date.now();
+      await new Promise((r) => setTimeout(r, 300));
+      spans.push([start, Date.now()]);
+    }, () => waited++);
+    await Promise.all([job(), job()]);
+    spans.sort((a, b) => a[0] - b[0]);
+    assert.ok(spans[1][0] >= spans[0][1], `overlap: ${JSON.stringify(spans)}`);
+    assert.equal(waited, 1);
   });
 });
 

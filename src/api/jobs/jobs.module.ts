@@ -103,7 +103,7 @@ class JobsLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown
 @Module({
   controllers: [JobsController],
   providers: [
-    { provide: JobStore, useFactory: (config: TailorConfig) => new JobStore(config.dataDir), inject: [TAILOR_CONFIG] },
+    { provide: JobStore, useFactory: (config: TailorConfig) => JobStore.open(config.dataDir), inject: [TAILOR_CONFIG] },
     {
       provide: JobService,
       useFactory: (store: JobStore, latency: LatencyService, profiling: ProfilingService) => new JobService(store, jobRunners(latency, profiling)),

@@ -21,22 +21,16 @@ function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   return diff / Math.max(scale, 1e-12);
 }
 
-/** Runs a kernel of the cpu backend: tfjs's own gradient implementation, our reference. */
-async function onCpu(fn: () => TF.Tensor): Promise<Float32Array> {
-  await tf.setBackend('cpu');
+/** Runs fn on a backend and returns its values: 'cpu' runs tfjs's own gradient kernels, our reference. */
+async function on(backend: 'cpu' | 'wasm', fn: () => TF.Tensor): Promise<Float32Array> {
+  await tf.setBackend(backend);
   const t = fn();
   const data = (await t.data()) as Float32Array;
   t.dispose();
   return data;
 }
-
-async function onWasm(fn: () => TF.Tensor): Promise<Float32Array> {
-  await tf.setBackend('wasm');
-  const t = fn();
-  const data = (await t.data()) as Float32Array;
-  t.dispose();
-  return data;
-}
+const onCpu = (fn: () => TF.Tensor) => on('cpu', fn);
+const onWasm = (fn: () => TF.Tensor) => on('wasm', fn);
 
 const CASES = [1, 3, 5, 7].flatMap((k) => [1, 2].map((s) => ({ k, s })));
 

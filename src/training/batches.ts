@@ -37,7 +37,7 @@ export function augment(tf: typeof TF, d: Dataset, batch: Batch, rng: Rng): Batc
     const [n, h, w] = x.shape;
     if (d.augment.crop) {
       const pad = Math.max(1, Math.floor(h / 8));
-      const padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+      const padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], -1); // -1 = black after normalisation
       x = tf.slice(padded, [0, rng.int(0, 2 * pad), rng.int(0, 2 * pad), 0], [n, h, w, x.shape[3]]);
     }
     if (d.augment.flip) {

@@ -13,6 +13,8 @@ export interface ImageSet {
 
 export interface Dataset {
   name: string;
+  /** How to load it again: the built-in name, or the image folder's absolute path. */
+  source: string;
   classes: string[];
   height: number;
   width: number;
@@ -94,7 +96,7 @@ function loadMnist(): Dataset {
   const val = 5000;
   const idx = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
   return {
-    name: 'mnist', classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], height: h, width: w, channels: 1,
+    name: 'mnist', source: 'mnist', classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], height: h, width: w, channels: 1,
     train: subset(all, idx(0, n - val), pixels),
     val: subset(all, idx(n - val, n), pixels),
     test: { images: testImages.data, labels: testLabels.data, count: testImages.dims[0] },
@@ -126,7 +128,7 @@ function loadFashionMnist(seed: number): Dataset {
     }
   });
   return {
-    name: 'fashion-mnist', classes: FASHION_CLASSES, height: 28, width: 28, channels: 1,
+    name: 'fashion-mnist', source: 'fashion-mnist', classes: FASHION_CLASSES, height: 28, width: 28, channels: 1,
     ...splitSet(all, 784, seed, 10_000, 5_000),
     split: `seeded split (seed ${seed}): 10000 test, 5000 validation, the rest train`,
     augment: { crop: true, flip: true },
@@ -145,6 +147,7 @@ const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
 export async function loadImageFolder(root: string, size: number, seed: number, cacheDir: string): Promise<Dataset> {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) datasetError(`"${root}" is neither a built-in dataset (${BUILTIN_DATASETS.join(', ')}) nor a folder`);
   const classes = fs.readdirSync(root).filter((d) => !d.startsWith('.') && fs.statSync(path.join(root, d)).isDirectory()).sort();
+  if (classes.length > 256) datasetError(`${root} has ${classes.length} classes; at most 256 are supported`);
   if (classes.length < 2) datasetError(`${root} needs at least two class sub-folders, found ${classes.length}`);
   const files = classes.flatMap((c, label) =>
     fs.readdirSync(path.join(root, c)).filter((f) => IMAGE_EXT.test(f)).sort().map((f) => ({ file: path.join(root, c, f), label })),
@@ -191,7 +194,7 @@ export async function loadImageFolder(root: string, size: number, seed: number, 
   const all: ImageSet = { images, labels, count: labels.length };
   const testCount = Math.max(1, Math.round(all.count * 0.1));
   return {
-    name: path.basename(path.resolve(root)), classes, height: size, width: size, channels: 3,
+    name: path.basename(path.resolve(root)), source: path.resolve(root), classes, height: size, width: size, channels: 3,
     ...splitSet(all, pixels, seed, testCount, testCount),
     split: `seeded split (seed ${seed}): ${testCount} test, ${testCount} validation, the rest train`,
     augment: { crop: true, flip: true },

@@ -1,4 +1,5 @@
 import type * as TF from '@tensorflow/tfjs';
+import { TailorError } from '../core/errors';
 import { registerWasmGradients } from './gradients';
 
 export type EngineBackend = 'tensorflow' | 'wasm' | 'cpu';
@@ -29,13 +30,18 @@ let current: Engine | null = null;
 export async function initEngine(requested?: EngineBackend): Promise<Engine> {
   if (current && (!requested || requested === current.backend)) return current;
   const tf = require('@tensorflow/tfjs') as typeof TF;
-  registerWasmGradients(tf);
   let backend: EngineBackend = requested ?? (hasTfjsNode() ? 'tensorflow' : 'wasm');
   let note = requested ? 'requested' : backend === 'tensorflow' ? '@tensorflow/tfjs-node is installed' : 'default (tfjs-node not installed)';
-  if (backend === 'tensorflow') require('@tensorflow/tfjs-node');
+  if (backend === 'tensorflow') {
+    if (!hasTfjsNode()) throw new TailorError('INVALID_OPTION', { option: '--engine', reason: '"tensorflow" needs @tensorflow/tfjs-node, which is not installed' });
+    require('@tensorflow/tfjs-node');
+  } else {
+    // tfjs-node has native gradient kernels; wasm lacks some, and cpu shares the configs so results agree.
+    registerWasmGradients(tf);
+  }
   if (backend === 'wasm') require('@tensorflow/tfjs-backend-wasm');
   if (!(await tf.setBackend(backend))) {
-    if (requested) throw new Error(`TensorFlow.js backend "${backend}" failed to initialize`);
+    if (requested) throw new TailorError('INVALID_OPTION', { option: '--engine', reason: `the TensorFlow.js backend "${backend}" failed to initialize` });
     backend = 'cpu';
     note = 'fallback: the wasm backend failed to initialize';
     await tf.setBackend('cpu');

@@ -26,7 +26,12 @@ export function readRun(dir: string): RunInfo {
   if (!fs.existsSync(file) || !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
     throw new TailorError('INVALID_OPTION', { option: '--supernet', reason: `${dir} is not a training run (no ${RUN_FILE} and ${CHECKPOINT_FILE}); run tailor train first` });
   }
-  const meta = JSON.parse(fs.readFileSync(file, 'utf8'));
+  let meta: { space: string; dataset: string; seed: number; channels: number; classes: string[] };
+  try {
+    meta = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new TailorError('INVALID_CHECKPOINT', { file, reason: `unreadable (${(e as Error).message})` });
+  }
   return { dir, space: getSpace(meta.space), dataset: meta.dataset, seed: meta.seed, channels: meta.channels, classes: meta.classes };
 }
 

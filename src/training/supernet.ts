@@ -180,7 +180,7 @@ export class ElasticSupernet {
         const importance = tf.sum(tf.abs(project.weight), [0, 1, 3]); // [mid]
         return tf.topk(importance, importance.shape[0]!).indices;
       });
-      const permute = (v: Variable | undefined, axis: number) => v && v.assign(tf.tidy(() => tf.gather(v, order, axis)));
+      const permute = (v: Variable | undefined, axis: number) => v && tf.tidy(() => v.assign(tf.gather(v, order, axis)));
       const expand = this.layers.get(`b${pos}.expand`)!;
       permute(expand.weight, 3);
       for (const t of Object.values(expand.bn ?? {})) permute(t, 0);
@@ -235,13 +235,14 @@ export class ElasticSupernet {
     const acc = this.recalibration;
     if (track && acc) {
       // BN recalibration: average the batch statistics of every layer over the batches.
-      tensors.update = (batchMean, batchVariance) => {
+      tensors.update = (batchMean, batchVariance, count) => {
+        // Weighted by the batch's share of the images: a short last batch counts less.
         const entry = acc.get(bn) ?? { c, mean: this.tf.zeros([c]), variance: this.tf.zeros([c]), n: 0 };
-        const mean = this.tf.keep(this.tf.add(entry.mean, batchMean));
-        const variance = this.tf.keep(this.tf.add(entry.variance, batchVariance));
+        const mean = this.tf.keep(this.tf.add(entry.mean, this.tf.mul(batchMean, count)));
+        const variance = this.tf.keep(this.tf.add(entry.variance, this.tf.mul(batchVariance, count)));
         entry.mean.dispose();
         entry.variance.dispose();
-        acc.set(bn, { c, mean, variance, n: entry.n + 1 });
+        acc.set(bn, { c, mean, variance, n: entry.n + count });
       };
     } else if (track) {
       tensors.update = (batchMean, batchVariance, count) => {

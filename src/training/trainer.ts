@@ -131,7 +131,9 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   const phases = progressiveShrinking(space);
   const io = { inputChannels: d.channels, numClasses: d.classes.length };
   const net = new ElasticSupernet(tf, space, io, options.seed);
-  const optimizer = tf.train.momentum(phases[0].lr, 0.9, true);
+  // Each phase is its own training run, as in OFA: a fresh optimizer (also: sorting channels
+  // before the expand phases would otherwise leave momentum on the wrong channels).
+  let optimizer = tf.train.momentum(phases[0].lr, 0.9, true);
   const state = net.state();
   const byVariable = new Map<string, string>([...state].map(([stable, v]) => [v.name, stable]));
   const decayed = net.decayedVariables();
@@ -140,13 +142,13 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   let start = { phase: 0, epoch: 0 };
   let resumedFrom: TrainResult['resumedFrom'] = null;
   const meta = {
-    space: space.id, dataset: d.name, classes: d.classes, channels: d.channels, split: d.split, seed: options.seed,
+    space: space.id, dataset: d.source, classes: d.classes, channels: d.channels, split: d.split, seed: options.seed,
     epochsScale: options.epochsScale, batchSize: options.batchSize, limit: options.limit ?? null,
   };
 
   if (options.resume) {
     const loaded = loadCheckpoint(checkpointFile);
-    for (const key of ['space', 'dataset', 'seed', 'epochsScale', 'batchSize'] as const) {
+    for (const key of ['space', 'dataset', 'seed', 'epochsScale', 'batchSize', 'limit'] as const) {
       if (JSON.stringify(loaded.meta[key]) !== JSON.stringify(meta[key])) {
         throw new TailorError('INVALID_CHECKPOINT', { file: checkpointFile, reason: `it was made with ${key} ${JSON.stringify(loaded.meta[key])}, this run has ${JSON.stringify(meta[key])}` });
       }
@@ -155,13 +157,15 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
     const optWeights = [...state].map(([stable, v]) => ({ stable, name: `${v.name}/momentum` })).filter((w) => loaded.tensors.has(`opt/${w.stable}`));
     if (optWeights.length) {
       const iter = loaded.tensors.get('opt/iter');
-      await optimizer.setWeights([
+      const weights = [
         ...(iter ? [{ name: 'iter', tensor: tf.scalar(Math.round(iter.data[0]), 'int32') }] : []),
         ...optWeights.map((w) => {
           const t = loaded.tensors.get(`opt/${w.stable}`)!;
           return { name: w.name, tensor: tf.tensor(t.data, t.shape) };
         }),
-      ]);
+      ];
+      await optimizer.setWeights(weights);
+      tf.dispose(weights.map((w) => w.tensor));
     }
     teacher = restoreTeacher(tf, net, loaded);
     start = { phase: loaded.meta.phase as number, epoch: loaded.meta.epoch as number };
@@ -181,7 +185,13 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
     const phase = phases[p];
     const epochs = scaledEpochs(phase, options.epochsScale);
     const firstEpoch = p === start.phase ? start.epoch : 0;
-    if (firstEpoch === 0 && phase.sortChannels) net.sortChannels();
+    if (firstEpoch === 0) {
+      if (p > 0) {
+        optimizer.dispose();
+        optimizer = tf.train.momentum(phase.lr, 0.9, true);
+      }
+      if (phase.sortChannels) net.sortChannels();
+    }
     if (phase.name !== 'teacher' && !teacher) {
       net.setActiveSubnet({ ...maxArch(space), r: maxRes });
       teacher = net.getActiveSubnet(maxRes);
@@ -227,7 +237,8 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         // in the same order (zeros where the sampled subnets did not use it), plus weight decay.
         const ordered = tf.tidy(() =>
           trainable.map((v) => {
-            const g = summed[v.name] ?? tf.zerosLike(v);
+            const g = summed[v.name];
+            if (!g) return { name: v.name, tensor: tf.zerosLike(v) }; // unused by this step's subnets: no decay either
             return { name: v.name, tensor: decayed.has(v) ? tf.add(g, tf.mul(v, WEIGHT_DECAY)) : g };
           }),
         );
@@ -245,16 +256,19 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         phase: phase.name, epoch, epochs, lr, loss: lossSum / Math.max(1, batches.length), ce: ceSum / Math.max(1, batches.length), valTop1, images: batches.length * options.batchSize,
         seconds: Math.round((Date.now() - started) / 100) / 10,
       };
-      log.push(entry);
-      fs.appendFileSync(logFile, JSON.stringify(entry) + '\n');
       const done = epoch + 1 === epochs ? { phase: p + 1, epoch: 0 } : { phase: p, epoch: epoch + 1 };
       const tensors = new Map<string, Tensor>(state);
-      for (const w of await optimizer.getWeights()) {
+      const optWeights = await optimizer.getWeights();
+      for (const w of optWeights) {
         const stable = w.name === 'iter' ? 'iter' : byVariable.get(w.name.replace(/\/momentum$/, ''));
         if (stable) tensors.set(`opt/${stable}`, w.tensor);
       }
       if (teacher) for (const [k, v] of teacherTensors(teacher)) tensors.set(k, v);
+      // The checkpoint first: a crash before the log line loses a line, never duplicates one.
       saveCheckpoint(checkpointFile, { ...meta, ...done, updated: new Date().toISOString() }, tensors);
+      optWeights.find((w) => w.name === 'iter')?.tensor.dispose();
+      log.push(entry);
+      fs.appendFileSync(logFile, JSON.stringify(entry) + '\n');
     }
   }
   return { outDir: options.outDir, log, resumedFrom };

@@ -79,7 +79,7 @@ describe('gradient kernels for the wasm backend (checked against tfjs on cpu)', 
     }
   }
 
-  it('tf.grad through conv and depthwise layers works on wasm and matches cpu', async () => {
+  it('tf.grads through conv and depthwise layers (our gradient configs) agree on wasm and cpu', async () => {
     const rng = new Rng(77);
     const x = random([2, 12, 12, 3], rng);
     const w1 = random([3, 3, 3, 8], rng);

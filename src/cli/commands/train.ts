@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { TailorError } from '../../core/errors';
 import { getSpace } from '../../core/space';
 import { workspace } from '../../core/workspace';
 import { GlobalOptions } from '../context';
@@ -20,6 +21,7 @@ export interface TrainCliOptions {
 
 export async function run(opts: TrainCliOptions, global: GlobalOptions): Promise<void> {
   const space = getSpace(opts.space);
+  if (!Number.isFinite(opts.epochsScale) || opts.epochsScale <= 0) throw new TailorError('INVALID_OPTION', { option: '--epochs-scale', reason: 'must be a positive number' });
   const ws = workspace(global.home);
   const { initEngine } = await import('../../training/engine.js');
   const { loadDataset } = await import('../../training/datasets.js');

@@ -58,16 +58,18 @@ function batchNorm(tf: typeof TF, x: Tensor, bn: BnTensors, useBatchStats: boole
   if (useBatchStats) {
     const c = x.shape[3]!;
     const n = x.size / c;
-    const rows = tf.reshape(x, [n, c]) as Tensor2D;
+    // Shifted by the running mean so E[x^2] - E[x]^2 does not cancel catastrophically in float32.
+    const shift = bn.mean;
+    const rows = tf.reshape(tf.sub(x, shift), [n, c]) as Tensor2D;
     const ones = tf.fill([1, n], 1 / n) as Tensor2D;
-    mean = tf.reshape(tf.matMul(ones, rows), [c]);
+    const shiftedMean = tf.reshape(tf.matMul(ones, rows), [c]);
     const meanOfSquares = tf.reshape(tf.matMul(ones, tf.square(rows)), [c]);
-    variance = tf.relu(tf.sub(meanOfSquares, tf.square(mean))); // clamp rounding below zero
+    variance = tf.relu(tf.sub(meanOfSquares, tf.square(shiftedMean))); // clamp rounding below zero
+    mean = tf.add(shiftedMean, shift);
     bn.update?.(mean, variance, n);
   }
   const scale = tf.mul(bn.gamma, tf.rsqrt(tf.add(variance, BN_EPS)));
-  const shift = tf.sub(bn.beta, tf.mul(mean, scale));
-  return tf.add(tf.mul(x, scale), shift);
+  return tf.add(tf.mul(x, scale), tf.sub(bn.beta, tf.mul(mean, scale)));
 }
 
 function runNode(tf: typeof TF, node: IrNode, inputs: Tensor[], weights: WeightSource, options: RunOptions): Tensor {

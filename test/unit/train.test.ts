@@ -13,6 +13,7 @@ import type * as Ort from 'onnxruntime-node';
 import { exportOnnx } from '../../src/export/onnx';
 import { toTensor } from '../../src/training/batches';
 import { evaluateSubnet, openRun, runArch, subnetMetadata } from '../../src/training/runs';
+import sharp from 'sharp';
 import { tempDir } from '../helpers';
 
 const ort = require('onnxruntime-node') as typeof Ort;
@@ -89,6 +90,30 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     assert.ok(maxDiff < 1e-4, `max abs logit difference ${maxDiff}`);
     assert.equal(correct / d.test.count, result.top1, 'the exported model scores what eval reports');
     subnet.dispose();
+  });
+
+  it('evaluates a run trained on an image folder from any working directory', async () => {
+    const root = path.join(tempDir(), 'colours');
+    for (const [name, rgb] of Object.entries({ red: [230, 30, 30], blue: [30, 30, 230] })) {
+      fs.mkdirSync(path.join(root, name), { recursive: true });
+      for (let i = 0; i < 20; i++) {
+        await sharp({ create: { width: 24, height: 24, channels: 3, background: { r: rgb[0] - i, g: rgb[1] + i, b: rgb[2] } } }).png().toFile(path.join(root, name, `${i}.png`));
+      }
+    }
+    const folder = await loadDataset(root, { size: 32, seed: 2, cacheDir: tempDir() });
+    const out = path.join(tempDir(), 'folder-run');
+    await trainSupernet(engine, { ...quick(out), dataset: folder, limit: 16, batchSize: 8, evalImages: 8 });
+    const cwd = process.cwd();
+    process.chdir(tempDir()); // the run remembers the folder by its absolute path
+    try {
+      const { net, data: d, run } = await openRun(engine, out, tempDir());
+      assert.equal(d.source, path.resolve(root));
+      const { result, subnet } = evaluateSubnet(engine, net, d, { ...runArch(run, 'min'), r: 20 }, 8);
+      assert.ok(result.top1 >= 0 && result.top1 <= 1 && result.images === d.test.count);
+      subnet.dispose();
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('refuses a checkpoint of another space', async () => {

@@ -18,6 +18,16 @@ export class Rng {
   pick<T>(items: readonly T[]): T {
     return items[this.int(0, items.length - 1)];
   }
+  /** A seeded permutation (Fisher-Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = items.slice();
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  }
+
   /** Standard normal sample (Box-Muller). */
   normal(): number {
     const u = 1 - this.float();

@@ -52,11 +52,7 @@ export function augment(tf: typeof TF, d: Dataset, batch: Batch, rng: Rng): Batc
 
 /** Seeded order of an epoch, cut into batches (the last partial batch is dropped in training). */
 export function epochBatches(count: number, batchSize: number, rng: Rng, dropLast: boolean): number[][] {
-  const order = Array.from({ length: count }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = rng.shuffle(Array.from({ length: count }, (_, i) => i));
   const out: number[][] = [];
   for (let i = 0; i + (dropLast ? batchSize : 1) <= count; i += batchSize) out.push(order.slice(i, i + batchSize));
   return out;

@@ -62,12 +62,7 @@ function subset(set: ImageSet, indices: number[], pixels: number): ImageSet {
 
 /** Deterministic split of a set without an official one: seeded shuffle, then test / val / train. */
 function splitSet(all: ImageSet, pixels: number, seed: number, testCount: number, valCount: number) {
-  const order = Array.from({ length: all.count }, (_, i) => i);
-  const rng = new Rng(seed);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = new Rng(seed).shuffle(Array.from({ length: all.count }, (_, i) => i));
   return {
     test: subset(all, order.slice(0, testCount), pixels),
     val: subset(all, order.slice(testCount, testCount + valCount), pixels),

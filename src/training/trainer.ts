@@ -251,7 +251,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         options.onProgress?.({ phase: phase.name, epoch, epochs, step: b + 1, steps: batches.length, loss: lossSum / (b + 1) });
       }
       net.setActiveSubnet({ ...maxArch(space), r: maxRes });
-      const valTop1 = top1({ tf, backend: engine.backend, note: '' }, { forward: (x) => net.forward(x, { training: false }) }, d, d.val, options.evalImages, maxRes);
+      const valTop1 = top1(engine, { forward: (x) => net.forward(x, { training: false }) }, d, d.val, options.evalImages, maxRes);
       const entry: EpochLog = {
         phase: phase.name, epoch, epochs, lr, loss: lossSum / Math.max(1, batches.length), ce: ceSum / Math.max(1, batches.length), valTop1, images: batches.length * options.batchSize,
         seconds: Math.round((Date.now() - started) / 100) / 10,

@@ -36,14 +36,19 @@ const until = async (fn: () => boolean) => {
   assert.ok(fn(), 'condition not reached');
 };
 
+/** A started service over a real SQLite store, with the stepped runner for both job types. */
+function startService(dir: string, log: string[], runner = steppedRunner(log)) {
+  const store = new JobStore(dir);
+  const jobs = new JobService(store, { profile: runner, validate: runner });
+  jobs.start();
+  return { store, jobs, runner };
+}
+
 describe('job service', () => {
   it('runs one job per device at a time, devices in parallel, and persists results', async () => {
     const dir = tempDir();
     const log: string[] = [];
-    const runner = steppedRunner(log);
-    const store = new JobStore(dir);
-    const jobs = new JobService(store, { profile: runner, validate: runner });
-    jobs.start();
+    const { store, jobs, runner } = startService(dir, log);
     const a1 = jobs.submit('profile', { device: 'a', space: 's1', name: 'a1' });
     const a2 = jobs.submit('validate', { device: 'a', space: 's1', name: 'a2' });
     const b1 = jobs.submit('profile', { device: 'b', space: 's1', name: 'b1' });
@@ -84,10 +89,7 @@ describe('job service', () => {
   it('marks running jobs interrupted on shutdown and resumes them at the next start', async () => {
     const dir = tempDir();
     const log: string[] = [];
-    const runner = steppedRunner(log);
-    const store = new JobStore(dir);
-    const jobs = new JobService(store, { profile: runner, validate: runner });
-    jobs.start();
+    const { store, jobs, runner } = startService(dir, log);
     const job = jobs.submit('profile', { device: 'a', space: 's', name: 'long' });
     await until(() => log.length === 1);
     await jobs.shutdown();

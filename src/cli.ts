@@ -85,6 +85,7 @@ program
   .option('--batch-size <n>', 'images per step', positiveInt, 64)
   .option('--limit <n>', 'train on at most this many images (quick runs)', positiveInt)
   .option('--resume', 'continue the run in --out exactly where its last checkpoint left it')
+  .option('--arch <arch>', 'train only this subnet from scratch (the baseline for supernet subnets), as many epochs as progressive shrinking takes at this --epochs-scale')
   .addOption(new Option('--engine <backend>', 'tfjs backend (default: tfjs-node if installed, else wasm)').choices(['wasm', 'cpu', 'tensorflow']))
   .option('--json', 'print the epoch log as JSON')
   .action(lazy(() => import('./cli/commands/train.js')));

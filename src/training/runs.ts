@@ -65,10 +65,11 @@ export const DEFAULT_BN_IMAGES = 2000;
 
 /**
  * OFA's subnet evaluation: recalibrate BN statistics of the subnet on a fixed subset of the
- * validation split (the first `bnImages`, in batches of 100), then top-1 on the test split.
+ * validation split (the first `bnImages`, in batches of 100), then top-1 on the test split (its
+ * first `testImages`).
  * Deterministic: the same arch always gets the same statistics and the same score.
  */
-export function evaluateSubnet(engine: Engine, net: ElasticSupernet, data: Dataset, arch: ArchConfig, bnImages = DEFAULT_BN_IMAGES): { result: EvalResult; subnet: StaticNet } {
+export function evaluateSubnet(engine: Engine, net: ElasticSupernet, data: Dataset, arch: ArchConfig, bnImages = DEFAULT_BN_IMAGES, testImages = data.test.count): { result: EvalResult; subnet: StaticNet } {
   const tf = engine.tf;
   net.setActiveSubnet(arch);
   const n = Math.min(bnImages, data.val.count);
@@ -80,8 +81,9 @@ export function evaluateSubnet(engine: Engine, net: ElasticSupernet, data: Datas
     b.labels.dispose();
   }
   const subnet = net.getActiveSubnet(arch.r);
-  const score = top1(engine, subnet, data, data.test, data.test.count, arch.r);
-  return { result: { arch, top1: score, images: data.test.count, bnImages: n }, subnet };
+  const images = Math.min(testImages, data.test.count);
+  const score = top1(engine, subnet, data, data.test, images, arch.r);
+  return { result: { arch, top1: score, images, bnImages: n }, subnet };
 }
 
 export function subnetMetadata(run: RunInfo, result: EvalResult, subnet: StaticNet): Record<string, string> {

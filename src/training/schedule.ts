@@ -1,8 +1,9 @@
+import { ArchConfig } from '../core/arch';
 import { SearchSpace } from '../core/space';
 
 /** One progressive-shrinking phase: which choices are elastic, for how long, how fast. */
 export interface Phase {
-  name: 'teacher' | 'kernel' | 'depth-1' | 'depth-2' | 'expand-1' | 'expand-2';
+  name: 'teacher' | 'kernel' | 'depth-1' | 'depth-2' | 'expand-1' | 'expand-2' | 'scratch';
   kernelSizes: number[];
   expandRatios: number[];
   depths: number[];
@@ -11,8 +12,15 @@ export interface Phase {
   lr: number;
   /** Subnets sampled per step; their gradients are accumulated before one optimizer step. */
   subnetsPerStep: number;
-  /** Before this phase, middle channels are sorted by importance (OFA does it before each expand phase). */
-  sortChannels: boolean;
+  /**
+   * Before this phase, middle channels are sorted by importance (OFA does it before each expand
+   * phase); the stage keeps channels earlier expand phases trained in front (see sortChannels).
+   */
+  sortStage: number | null;
+  /** Knowledge distillation from the full net trained in the first phase. */
+  distill: boolean;
+  /** A fixed subnet (at its own resolution) instead of sampled ones: training from scratch. */
+  arch?: ArchConfig;
 }
 
 /**
@@ -27,13 +35,25 @@ export function progressiveShrinking(space: SearchSpace): Phase[] {
   const maxE = es[es.length - 1];
   const maxD = ds[ds.length - 1];
   return [
-    { name: 'teacher', kernelSizes: [maxK], expandRatios: [maxE], depths: [maxD], epochs: 120, lr: 0.1, subnetsPerStep: 1, sortChannels: false },
-    { name: 'kernel', kernelSizes: ks, expandRatios: [maxE], depths: [maxD], epochs: 120, lr: 3e-2, subnetsPerStep: 1, sortChannels: false },
-    { name: 'depth-1', kernelSizes: ks, expandRatios: [maxE], depths: ds.slice(-2), epochs: 25, lr: 2.5e-3, subnetsPerStep: 2, sortChannels: false },
-    { name: 'depth-2', kernelSizes: ks, expandRatios: [maxE], depths: ds, epochs: 120, lr: 7.5e-3, subnetsPerStep: 2, sortChannels: false },
-    { name: 'expand-1', kernelSizes: ks, expandRatios: es.slice(-2), depths: ds, epochs: 25, lr: 2.5e-3, subnetsPerStep: 4, sortChannels: true },
-    { name: 'expand-2', kernelSizes: ks, expandRatios: es, depths: ds, epochs: 120, lr: 7.5e-3, subnetsPerStep: 4, sortChannels: true },
+    { name: 'teacher', kernelSizes: [maxK], expandRatios: [maxE], depths: [maxD], epochs: 120, lr: 0.1, subnetsPerStep: 1, sortStage: null, distill: false },
+    { name: 'kernel', kernelSizes: ks, expandRatios: [maxE], depths: [maxD], epochs: 120, lr: 3e-2, subnetsPerStep: 1, sortStage: null, distill: true },
+    { name: 'depth-1', kernelSizes: ks, expandRatios: [maxE], depths: ds.slice(-2), epochs: 25, lr: 2.5e-3, subnetsPerStep: 2, sortStage: null, distill: true },
+    { name: 'depth-2', kernelSizes: ks, expandRatios: [maxE], depths: ds, epochs: 120, lr: 7.5e-3, subnetsPerStep: 2, sortStage: null, distill: true },
+    { name: 'expand-1', kernelSizes: ks, expandRatios: es.slice(-2), depths: ds, epochs: 25, lr: 2.5e-3, subnetsPerStep: 4, sortStage: 0, distill: true },
+    { name: 'expand-2', kernelSizes: ks, expandRatios: es, depths: ds, epochs: 120, lr: 7.5e-3, subnetsPerStep: 4, sortStage: 1, distill: true },
   ];
+}
+
+/**
+ * One architecture trained from scratch (the baseline OFA compares its subnets against): the
+ * teacher phase's recipe, no distillation, for as many epochs as progressive shrinking takes in
+ * all at the same scale, so both get the same number of passes over the data.
+ */
+export function fromScratch(space: SearchSpace, arch: ArchConfig, epochsScale: number): Phase[] {
+  const epochs = progressiveShrinking(space).reduce((sum, p) => sum + scaledEpochs(p, epochsScale), 0);
+  const teacher = progressiveShrinking(space)[0];
+  // epochs is already scaled: expressed so that scaledEpochs(phase, epochsScale) returns it.
+  return [{ ...teacher, name: 'scratch', epochs: epochs / epochsScale, distill: false, arch }];
 }
 
 /** OFA's epochs times the scale, at least one epoch per phase. */

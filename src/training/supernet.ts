@@ -2,7 +2,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Tensor, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import { ArchConfig, isBlockActive, maxArch, sampleArch, validateArch } from '../core/arch';
 import { ConvNode, LinearNode, ModelIR, buildIR, hasBias } from '../core/ir';
-import { NetIO, NetSpec, netFromArch } from '../core/net';
+import { NetIO, NetSpec, midChannels, netFromArch } from '../core/net';
 import { Rng, deriveSeed } from '../core/rng';
 import { SearchSpace, blockCount } from '../core/space';
 import { InferenceWeights, WeightProvider } from '../export/weights';
@@ -169,31 +169,42 @@ export class ElasticSupernet {
 
   /**
    * OFA's re_organize_middle_weights: in every elastic block, sort the middle channels by the L1
-   * norm of the projection weights that read them, and permute every tensor that depends on
-   * them, so that narrower subnets keep the most important channels.
+   * norm of the projection weights that read them and permute every tensor that depends on
+   * them, so that narrower subnets keep the most important channels; then the same for the SE
+   * hidden channels (by the L1 norm of the SE expand weights). At `stage` s > 0 (OFA: before the
+   * s-th later expand phase) the channels a narrower width already trained keep their place in
+   * front: each of the s largest widths' extra channels only sorts among themselves.
    */
-  sortChannels(): void {
+  sortChannels(stage = 0): void {
     const tf = this.tf;
+    const ratios = [...this.space.expandRatios].sort((a, b) => b - a);
+    const sortedBy = (importance: Float32Array, group: (i: number) => number) =>
+      Int32Array.from(importance.keys()).sort((a, b) => group(a) - group(b) || importance[b] - importance[a] || a - b);
+    const permute = (v: Variable | undefined, order: Int32Array, axis: number) => v && tf.tidy(() => v.assign(tf.gather(v, tf.tensor1d(order, 'int32'), axis)));
     for (let pos = 0; pos < blockCount(this.space); pos++) {
       const project = this.layers.get(`b${pos}.project`)!;
-      const order = tf.tidy(() => {
-        const importance = tf.sum(tf.abs(project.weight), [0, 1, 3]); // [mid]
-        return tf.topk(importance, importance.shape[0]!).indices;
-      });
-      const permute = (v: Variable | undefined, axis: number) => v && tf.tidy(() => v.assign(tf.gather(v, order, axis)));
       const expand = this.layers.get(`b${pos}.expand`)!;
-      permute(expand.weight, 3);
-      for (const t of Object.values(expand.bn ?? {})) permute(t, 0);
+      const inChannels = expand.weight.shape[2]!;
+      const bounds = ratios.slice(1, stage + 1).map((e) => midChannels(inChannels, e));
+      const importance = tf.tidy(() => tf.sum(tf.abs(project.weight), [0, 1, 3]).dataSync() as Float32Array);
+      const order = sortedBy(importance, (i) => bounds.filter((w) => i >= w).length);
+      permute(expand.weight, order, 3);
+      for (const t of Object.values(expand.bn ?? {})) permute(t, order, 0);
       const dw = this.layers.get(`b${pos}.depthwise`)!;
-      permute(dw.weight, 2);
-      for (const t of Object.values(dw.bn ?? {})) permute(t, 0);
+      permute(dw.weight, order, 2);
+      for (const t of Object.values(dw.bn ?? {})) permute(t, order, 0);
+      permute(project.weight, order, 2);
       const seReduce = this.layers.get(`b${pos}.se.reduce`);
       const seExpand = this.layers.get(`b${pos}.se.expand`);
-      permute(seReduce?.weight, 2);
-      permute(seExpand?.weight, 3);
-      permute(seExpand?.bias, 0);
-      permute(project.weight, 2);
-      order.dispose();
+      if (seReduce && seExpand) {
+        permute(seReduce.weight, order, 2);
+        permute(seExpand.weight, order, 3);
+        permute(seExpand.bias, order, 0);
+        const hidden = sortedBy(tf.tidy(() => tf.sum(tf.abs(seExpand.weight), [0, 1, 3]).dataSync() as Float32Array), () => 0);
+        permute(seReduce.weight, hidden, 3);
+        permute(seReduce.bias, hidden, 0);
+        permute(seExpand.weight, hidden, 2);
+      }
     }
   }
 
@@ -315,6 +326,11 @@ export class ElasticSupernet {
   }
 
   /** The active subnet as a static network with its own copies of the weights (BN kept). */
+  /** Frees every variable (the supernet is unusable afterwards). */
+  dispose(): void {
+    for (const v of this.state().values()) v.dispose();
+  }
+
   getActiveSubnet(resolution = this.active.r): StaticNet {
     const { ir, positions } = this.activeIR(resolution);
     const source = this.weightsFor(positions, false);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { NamedTensorMap, Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
-import { maxArch } from '../core/arch';
+import { ArchConfig, maxArch } from '../core/arch';
 import { TailorError } from '../core/errors';
 import { writeJsonAtomic } from '../core/fs-atomic';
 import { buildIR } from '../core/ir';
@@ -13,7 +13,7 @@ import { LoadedCheckpoint, loadCheckpoint, restoreVariables, saveCheckpoint } fr
 import { Dataset, ImageSet } from './datasets';
 import { Engine } from './engine';
 import { LayerTensors } from './executor';
-import { Phase, cosineLr, progressiveShrinking, scaledEpochs } from './schedule';
+import { Phase, cosineLr, fromScratch, progressiveShrinking, scaledEpochs } from './schedule';
 import { ElasticSupernet, StaticNet } from './supernet';
 
 export const WEIGHT_DECAY = 3e-5;
@@ -29,6 +29,8 @@ export interface TrainOptions {
   resume: boolean;
   /** Use at most this many training images (quick runs, tests). */
   limit?: number;
+  /** Train only this subnet, from scratch (no progressive shrinking, no distillation): the baseline. */
+  scratchArch?: ArchConfig;
   /** Validation images scored after every epoch (max subnet, running BN statistics). */
   evalImages: number;
   signal?: AbortSignal;
@@ -128,7 +130,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   fs.mkdirSync(options.outDir, { recursive: true });
   const checkpointFile = path.join(options.outDir, CHECKPOINT_FILE);
   const logFile = path.join(options.outDir, LOG_FILE);
-  const phases = progressiveShrinking(space);
+  const phases = options.scratchArch ? fromScratch(space, options.scratchArch, options.epochsScale) : progressiveShrinking(space);
   const io = { inputChannels: d.channels, numClasses: d.classes.length };
   const net = new ElasticSupernet(tf, space, io, options.seed);
   // Each phase is its own training run, as in OFA: a fresh optimizer (also: sorting channels
@@ -144,12 +146,13 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   const meta = {
     space: space.id, dataset: d.source, classes: d.classes, channels: d.channels, split: d.split, seed: options.seed,
     epochsScale: options.epochsScale, batchSize: options.batchSize, limit: options.limit ?? null,
+    schedule: options.scratchArch ? 'scratch' : 'progressive-shrinking', scratchArch: options.scratchArch ?? null,
   };
 
   if (options.resume) {
     const loaded = loadCheckpoint(checkpointFile);
-    for (const key of ['space', 'dataset', 'seed', 'epochsScale', 'batchSize', 'limit'] as const) {
-      if (JSON.stringify(loaded.meta[key]) !== JSON.stringify(meta[key])) {
+    for (const key of ['space', 'dataset', 'seed', 'epochsScale', 'batchSize', 'limit', 'scratchArch'] as const) {
+      if (JSON.stringify(loaded.meta[key] ?? null) !== JSON.stringify(meta[key])) {
         throw new TailorError('INVALID_CHECKPOINT', { file: checkpointFile, reason: `it was made with ${key} ${JSON.stringify(loaded.meta[key])}, this run has ${JSON.stringify(meta[key])}` });
       }
     }
@@ -190,9 +193,9 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         optimizer.dispose();
         optimizer = tf.train.momentum(phase.lr, 0.9, true);
       }
-      if (phase.sortChannels) net.sortChannels();
+      if (phase.sortStage !== null) net.sortChannels(phase.sortStage);
     }
-    if (phase.name !== 'teacher' && !teacher) {
+    if (phase.distill && !teacher) {
       net.setActiveSubnet({ ...maxArch(space), r: maxRes });
       teacher = net.getActiveSubnet(maxRes);
     }
@@ -208,12 +211,13 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         options.signal?.throwIfAborted();
         lr = cosineLr(phase.lr, epoch * batches.length + b, epochs * batches.length);
         optimizer.setLearningRate(lr);
-        const resolution = rng.pick(space.resolutions); // elastic resolution: one per batch
+        const resolution = phase.arch ? phase.arch.r : rng.pick(space.resolutions); // elastic resolution: one per batch
         const batch = augment(tf, d, toTensor(tf, d, train, batches[b], resolution), rng);
-        const soft = teacher ? tf.tidy(() => teacher!.forward(batch.x)) : null;
+        const soft = phase.distill && teacher ? tf.tidy(() => teacher!.forward(batch.x)) : null;
         const summed: NamedTensorMap = {};
         for (let s = 0; s < phase.subnetsPerStep; s++) {
-          net.sampleActiveSubnet(rng, choices);
+          if (phase.arch) net.setActiveSubnet(phase.arch);
+          else net.sampleActiveSubnet(rng, choices);
           let ce: Scalar | null = null;
           const { value, grads } = tf.variableGrads(() => {
             const l = losses(tf, net.forward(batch.x, { training: true }), batch.labels, io.numClasses, soft);
@@ -250,8 +254,9 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         batch.labels.dispose();
         options.onProgress?.({ phase: phase.name, epoch, epochs, step: b + 1, steps: batches.length, loss: lossSum / (b + 1) });
       }
-      net.setActiveSubnet({ ...maxArch(space), r: maxRes });
-      const valTop1 = top1(engine, { forward: (x) => net.forward(x, { training: false }) }, d, d.val, options.evalImages, maxRes);
+      const watched = phase.arch ?? { ...maxArch(space), r: maxRes };
+      net.setActiveSubnet(watched);
+      const valTop1 = top1(engine, { forward: (x) => net.forward(x, { training: false }) }, d, d.val, options.evalImages, watched.r);
       const entry: EpochLog = {
         phase: phase.name, epoch, epochs, lr, loss: lossSum / Math.max(1, batches.length), ce: ceSum / Math.max(1, batches.length), valTop1, images: batches.length * options.batchSize,
         seconds: Math.round((Date.now() - started) / 100) / 10,

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { isBlockActive, minArch } from '../../src/core/arch';
 import { TailorError } from '../../src/core/errors';
 import { getSpace } from '../../src/core/space';
 import { loadCheckpoint } from '../../src/training/checkpoint';
@@ -13,6 +14,7 @@ import type * as Ort from 'onnxruntime-node';
 import { exportOnnx } from '../../src/export/onnx';
 import { toTensor } from '../../src/training/batches';
 import { evaluateSubnet, openRun, runArch, subnetMetadata } from '../../src/training/runs';
+import { ElasticSupernet } from '../../src/training/supernet';
 import sharp from 'sharp';
 import { tempDir } from '../helpers';
 
@@ -114,6 +116,31 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     } finally {
       process.chdir(cwd);
     }
+  });
+
+  it('trains one architecture from scratch: as many epochs as progressive shrinking, no other weights touched', async () => {
+    const space = quick('').space;
+    const arch = minArch(space);
+    const out = path.join(tempDir(), 'scratch');
+    const r = await trainSupernet(engine, { ...quick(out), scratchArch: arch });
+    const psEpochs = progressiveShrinking(space).reduce((sum, p) => sum + scaledEpochs(p, 0.001), 0);
+    assert.deepEqual(r.log.map((e) => e.phase), Array(psEpochs).fill('scratch'));
+    assert.ok(r.log[r.log.length - 1].ce < r.log[0].ce, `cross-entropy by epoch: ${r.log.map((e) => e.ce.toFixed(3)).join(' ')}`);
+    const trained = loadCheckpoint(path.join(out, CHECKPOINT_FILE)).tensors;
+    const initial = new ElasticSupernet(engine.tf, space, { inputChannels: 1, numClasses: 10 }, 1).state();
+    let activeChanged = 0;
+    let skippedChecked = 0;
+    for (const [name, v] of initial) {
+      const block = /^b(\d+)\./.exec(name);
+      if (!block || name.endsWith('.bn.mean') || name.endsWith('.bn.variance')) continue;
+      const same = Buffer.from((v.dataSync() as Float32Array).buffer).equals(Buffer.from(trained.get(name)!.data.buffer));
+      if (!isBlockActive(space, arch, Number(block[1]))) {
+        assert.ok(same, `${name} belongs to a skipped block but changed`);
+        skippedChecked++;
+      } else if (!same) activeChanged++;
+    }
+    assert.ok(activeChanged > 0 && skippedChecked > 0, `${activeChanged} active changed, ${skippedChecked} skipped checked`);
+    await assert.rejects(trainSupernet(engine, { ...quick(out), resume: true }), (e: unknown) => e instanceof TailorError && /scratchArch/.test(e.message));
   });
 
   it('refuses a checkpoint of another space', async () => {

@@ -1,4 +1,6 @@
 import * as path from 'node:path';
+import { ArchConfig } from '../../core/arch';
+import { resolveArch } from '../../core/arch-source';
 import { TailorError } from '../../core/errors';
 import { getSpace } from '../../core/space';
 import { workspace } from '../../core/workspace';
@@ -15,6 +17,7 @@ export interface TrainCliOptions {
   batchSize: number;
   limit?: number;
   resume?: boolean;
+  arch?: string;
   engine?: 'wasm' | 'cpu' | 'tensorflow';
   json?: boolean;
 }
@@ -23,6 +26,12 @@ export async function run(opts: TrainCliOptions, global: GlobalOptions): Promise
   const space = getSpace(opts.space);
   if (!Number.isFinite(opts.epochsScale) || opts.epochsScale <= 0) throw new TailorError('INVALID_OPTION', { option: '--epochs-scale', reason: 'must be a positive number' });
   const ws = workspace(global.home);
+  let scratchArch: ArchConfig | undefined;
+  if (opts.arch) {
+    const resolved = resolveArch(opts.arch, space.id);
+    if (!resolved.arch || resolved.space?.id !== space.id) throw new TailorError('INVALID_ARCH', { space: space.id, reason: `${opts.arch} is not an architecture of this space` });
+    scratchArch = resolved.arch;
+  }
   const { initEngine } = await import('../../training/engine.js');
   const { loadDataset } = await import('../../training/datasets.js');
   const { trainSupernet } = await import('../../training/trainer.js');
@@ -34,12 +43,12 @@ export async function run(opts: TrainCliOptions, global: GlobalOptions): Promise
   try {
     const result = await trainSupernet(engine, {
       space, dataset, outDir: path.resolve(opts.out), seed: opts.seed, epochsScale: opts.epochsScale, batchSize: opts.batchSize,
-      resume: Boolean(opts.resume), limit: opts.limit, evalImages: 1000,
+      resume: Boolean(opts.resume), limit: opts.limit, evalImages: 1000, scratchArch,
       onProgress: (p) => bar.update(p.step, p.steps, `${p.phase} epoch ${p.epoch + 1}/${p.epochs} loss ${p.loss.toFixed(3)}`),
     });
     bar.stop();
     if (opts.json) return printJson(result);
-    for (const e of result.log) console.log(`${e.phase.padEnd(9)} epoch ${e.epoch + 1}/${e.epochs}  loss ${e.loss.toFixed(3)}  ce ${e.ce.toFixed(3)}  val top-1 (max subnet) ${(e.valTop1 * 100).toFixed(1)}%  ${e.seconds}s`);
+    for (const e of result.log) console.log(`${e.phase.padEnd(9)} epoch ${e.epoch + 1}/${e.epochs}  loss ${e.loss.toFixed(3)}  ce ${e.ce.toFixed(3)}  val top-1 (${scratchArch ? 'this arch' : 'max subnet'}) ${(e.valTop1 * 100).toFixed(1)}%  ${e.seconds}s`);
     console.log(`run: ${result.outDir}${result.resumedFrom ? ` (resumed at ${result.resumedFrom.phase} epoch ${result.resumedFrom.epoch + 1})` : ''}`);
   } finally {
     bar.stop();

@@ -25,6 +25,11 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** Repeatable option: every occurrence is kept. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 function intList(value: string): number[] {
   const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
   if (!parts.length || !parts.every((p) => /^\d+$/.test(p))) throw new InvalidArgumentError('expected comma-separated integers, e.g. 160,192,224');
@@ -56,9 +61,11 @@ program
 
 program
   .command('inspect')
-  .description('layer table, params, MACs and fp32 size of an architecture')
-  .requiredOption('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
+  .description('layer table, params, MACs and fp32 size of an architecture, or of any ONNX model file')
+  .option('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
   .option('--space <id>', 'search space (needed for max, min, random:<seed> and configs without "space")')
+  .option('--model <file>', 'an ONNX model (opset 7 or later) to analyse instead of an architecture')
+  .option('--input-shape <name:dims>', 'with --model: size of a dynamic input, e.g. input:1x3x224x224 (repeatable)', collect)
   .option('--json', 'machine-readable output')
   .action(lazy(() => import('./cli/commands/inspect.js')));
 

@@ -1,9 +1,24 @@
 import { resolveArch } from '../../core/arch-source';
 import { countModel, countNode } from '../../core/counters';
+import { TailorError } from '../../core/errors';
 import { allNodes, buildIR } from '../../core/ir';
 import { formatTable, human, printJson } from '../format';
 
-export async function run(opts: { arch: string; space?: string; json?: boolean }): Promise<void> {
+interface InspectOptions {
+  arch?: string;
+  space?: string;
+  model?: string;
+  inputShape?: string[];
+  json?: boolean;
+}
+
+export async function run(opts: InspectOptions): Promise<void> {
+  if (opts.model !== undefined && opts.arch !== undefined)
+    throw new TailorError('INVALID_OPTION', { option: '--model', reason: 'give either --arch or --model, not both' });
+  // The ONNX analysis loads only when asked for (and never onnxruntime).
+  if (opts.model !== undefined) return (await import('./inspect-model.js')).inspectModel(opts.model, opts.inputShape ?? [], opts.json ?? false);
+  if (opts.arch === undefined) throw new TailorError('INVALID_OPTION', { option: '--arch', reason: 'inspect needs --arch <arch> or --model <file.onnx>' });
+  if (opts.inputShape?.length) throw new TailorError('INVALID_OPTION', { option: '--input-shape', reason: 'it applies to --model only' });
   const resolved = resolveArch(opts.arch, opts.space);
   const ir = buildIR(resolved.net);
   const totals = countModel(ir);

@@ -107,6 +107,18 @@ program
   .action(lazy(() => import('./cli/commands/eval.js')));
 
 program
+  .command('acc-predictor')
+  .description("measure sampled subnets of a trained supernet and train OFA's accuracy predictor (MLP) on them")
+  .requiredOption('--supernet <run>', 'training run directory')
+  .option('--samples <n>', 'subnets to measure (cached in the run: re-running never measures one twice)', positiveInt, 200)
+  .option('--seed <n>', 'seed of the sample, the split and the MLP', integer, 0)
+  .option('--bn-images <n>', 'validation images for BN recalibration of each subnet', positiveInt, 500)
+  .option('--eval-images <n>', 'validation images after those that score each subnet', positiveInt, 2000)
+  .option('--epochs <n>', 'MLP training epochs', positiveInt, 150)
+  .option('--json', 'machine-readable report')
+  .action(lazy(() => import('./cli/commands/acc-predictor.js')));
+
+program
   .command('devices')
   .description('list devices with their hardware fingerprint')
   .option('--json', 'machine-readable output')

@@ -7,7 +7,7 @@ import { TailorError } from '../core/errors';
 import { SearchSpace, getSpace } from '../core/space';
 import { toTensor } from './batches';
 import { loadCheckpoint, restoreVariables } from './checkpoint';
-import { Dataset, loadDataset } from './datasets';
+import { Dataset, ImageSet, loadDataset } from './datasets';
 import { Engine } from './engine';
 import { ElasticSupernet, StaticNet } from './supernet';
 import { CHECKPOINT_FILE, RUN_FILE, top1 } from './trainer';
@@ -64,23 +64,31 @@ export interface EvalResult {
 export const DEFAULT_BN_IMAGES = 2000;
 
 /**
- * OFA's subnet evaluation: recalibrate BN statistics of the subnet on a fixed subset of the
- * validation split (the first `bnImages`, in batches of 100), then top-1 on the test split (its
- * first `testImages`).
- * Deterministic: the same arch always gets the same statistics and the same score.
+ * OFA's BN recalibration: the subnet's BN statistics become the average batch statistics over
+ * `images` (in batches of 100); returns the subnet as a static network with those statistics.
  */
-export function evaluateSubnet(engine: Engine, net: ElasticSupernet, data: Dataset, arch: ArchConfig, bnImages = DEFAULT_BN_IMAGES, testImages = data.test.count): { result: EvalResult; subnet: StaticNet } {
+export function recalibrateOn(engine: Engine, net: ElasticSupernet, data: Dataset, images: ImageSet, arch: ArchConfig): StaticNet {
   const tf = engine.tf;
   net.setActiveSubnet(arch);
-  const n = Math.min(bnImages, data.val.count);
   const batches = [];
-  for (let i = 0; i < n; i += 100) batches.push(toTensor(tf, data, data.val, Array.from({ length: Math.min(100, n - i) }, (_, j) => i + j), arch.r));
+  for (let i = 0; i < images.count; i += 100) batches.push(toTensor(tf, data, images, Array.from({ length: Math.min(100, images.count - i) }, (_, j) => i + j), arch.r));
   net.recalibrateBN(batches.map((b) => b.x));
   for (const b of batches) {
     b.x.dispose();
     b.labels.dispose();
   }
-  const subnet = net.getActiveSubnet(arch.r);
+  return net.getActiveSubnet(arch.r);
+}
+
+/**
+ * OFA's subnet evaluation: recalibrate BN statistics of the subnet on a fixed subset of the
+ * validation split (the first `bnImages`), then top-1 on the test split (its first `testImages`).
+ * Deterministic: the same arch always gets the same statistics and the same score.
+ */
+export function evaluateSubnet(engine: Engine, net: ElasticSupernet, data: Dataset, arch: ArchConfig, bnImages = DEFAULT_BN_IMAGES, testImages = data.test.count): { result: EvalResult; subnet: StaticNet } {
+  const n = Math.min(bnImages, data.val.count);
+  const pixels = data.height * data.width * data.channels;
+  const subnet = recalibrateOn(engine, net, data, { images: data.val.images.subarray(0, n * pixels), labels: data.val.labels.subarray(0, n), count: n }, arch);
   const images = Math.min(testImages, data.test.count);
   const score = top1(engine, subnet, data, data.test, images, arch.r);
   return { result: { arch, top1: score, images, bnImages: n }, subnet };

@@ -15,6 +15,8 @@ import { exportOnnx } from '../../src/export/onnx';
 import { toTensor } from '../../src/training/batches';
 import { evaluateSubnet, openRun, runArch, subnetMetadata } from '../../src/training/runs';
 import { ElasticSupernet } from '../../src/training/supernet';
+import { MEASUREMENTS_FILE } from '../../src/accuracy/measurements';
+import { loadPredictorFile } from '../../src/accuracy/predictor';
 import sharp from 'sharp';
 import { tempDir } from '../helpers';
 
@@ -45,8 +47,9 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     assert.equal(scaledEpochs(phases[2], 0.001), 1);
   });
 
+  let straight = '';
   it('runs every phase on real data, logs each epoch, the loss falls, and an interrupted run resumes exactly', async () => {
-    const straight = path.join(tempDir(), 'straight');
+    straight = path.join(tempDir(), 'straight');
     const r = await trainSupernet(engine, quick(straight));
     assert.deepEqual(r.log.map((e) => e.phase), ['teacher', 'kernel', 'depth-1', 'depth-2', 'expand-1', 'expand-2']);
     assert.equal(fs.readFileSync(path.join(straight, LOG_FILE), 'utf8').trim().split('\n').length, 6);
@@ -92,6 +95,27 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     assert.ok(maxDiff < 1e-4, `max abs logit difference ${maxDiff}`);
     assert.equal(correct / d.test.count, result.top1, 'the exported model scores what eval reports');
     subnet.dispose();
+  });
+
+  it('acc-predictor measures sampled subnets once (cached in the run), trains and stores the predictor', async () => {
+    const { run } = await import('../../src/cli/commands/acc-predictor.js');
+    const opts = { supernet: straight, samples: 8, seed: 1, bnImages: 100, evalImages: 200, epochs: 5, json: true };
+    const lines = () => fs.readFileSync(path.join(straight, MEASUREMENTS_FILE), 'utf8').trim().split('\n');
+    const log = console.log;
+    console.log = () => undefined;
+    try {
+      await run(opts, {});
+      assert.equal(lines().length, 8);
+      const first = loadPredictorFile(straight, tiny);
+      assert.deepEqual(first.samples, { train: 6, heldOut: 2 });
+      assert.ok(Number.isFinite(first.heldOut.rmsePoints) && first.heldOut.rmsePoints < 100);
+      for (const m of lines().map((l) => JSON.parse(l))) assert.ok(m.top1 >= 0 && m.top1 <= 1 && m.protocol.evalImages === 200);
+      await run({ ...opts, samples: 10 }, {});
+      assert.equal(lines().length, 10, 'only the two new subnets were measured');
+      await assert.rejects(run({ ...opts, bnImages: 5000 }, {}), (e: unknown) => e instanceof TailorError && /validation split/.test(e.message));
+    } finally {
+      console.log = log;
+    }
   });
 
   it('evaluates a run trained on an image folder from any working directory', async () => {

@@ -26,10 +26,10 @@ import { progressiveShrinking, scaledEpochs } from '../src/training/schedule';
 import { CHECKPOINT_FILE, trainSupernet } from '../src/training/trainer';
 
 const opts = new Command()
-  .option('--limit <n>', 'training images', Number, 2000)
-  .option('--epochs-scale <f>', "scale of OFA's epochs per phase (at least 1 each)", Number, 0.001)
+  .option('--limit <n>', 'training images', Number, 1000)
+  .option('--epochs-scale <f>', "scale of OFA's epochs per phase (at least 1 each)", Number, 0.04)
   .option('--seed <n>', 'seed of everything', Number, 1)
-  .option('--batch-size <n>', 'images per step', Number, 64)
+  .option('--batch-size <n>', 'images per step', Number, 32)
   .option('--bn-images <n>', 'validation images for BN recalibration', Number, 1000)
   .option('--test-images <n>', 'test images scored per subnet', Number, 2000)
   .option('--out <dir>', 'where the runs are kept (resumable)', '.bench/ofa-claim')

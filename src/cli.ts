@@ -119,6 +119,25 @@ program
   .action(lazy(() => import('./cli/commands/acc-predictor.js')));
 
 program
+  .command('search')
+  .description('search a trained supernet for the Pareto-optimal subnets of each target and export them')
+  .requiredOption('--supernet <run>', 'training run directory (with an accuracy predictor: tailor acc-predictor)')
+  .requiredOption('--targets <file>', 'targets.json: { "targets": [ { "name", "devices": { "<id>": { "latencyMs": n } }, "maxParams"?, "maxMacs"?, "maxSizeBytes"? } ] }')
+  .requiredOption('--out <dir>', 'output folder: one sub-folder per target')
+  .addOption(new Option('--algorithm <name>', 'search algorithm').choices(['nsga2', 'evolution', 'mnasnet', 'reinforce', 'random']).default('nsga2'))
+  .option('--seed <n>', 'seed of the search', integer, 0)
+  .option('--measure', 'evaluate every emitted subnet (top-1 on the test split) and measure its latency on attached devices')
+  .option('--max-subnets <n>', 'subnets exported per target, spread along the front', positiveInt, 8)
+  .option('--generations <n>', 'generations (policy updates for reinforce); default per algorithm', positiveInt)
+  .option('--population <n>', 'population (batch size for reinforce); default per algorithm', positiveInt)
+  .addOption(new Option('--reward <kind>', 'MnasNet reward for mnasnet and reinforce').choices(['soft', 'hard']).default('soft'))
+  .option('--resolutions <list>', 'resolutions to search, e.g. 24,28 (default: all the device tables cover)', intList)
+  .option('--bn-images <n>', 'validation images for BN recalibration of each emitted subnet', positiveInt, 2000)
+  .option('--strict', 'refuse tables measured on other hardware instead of warning')
+  .option('--json', 'print the pareto.json of every target')
+  .action(lazy(() => import('./cli/commands/search.js')));
+
+program
   .command('devices')
   .description('list devices with their hardware fingerprint')
   .option('--json', 'machine-readable output')

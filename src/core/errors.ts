@@ -33,6 +33,9 @@ const MESSAGES = {
   MISSING_INPUT_SHAPE: { status: 422, text: (p: P) => `Input "${p.input}" of ${p.file} has a dynamic shape (${p.shape}); pass its size with --input-shape ${p.input}:${p.example}` },
   INVALID_INPUT_SHAPE: { status: 400, text: (p: P) => `Invalid --input-shape "${p.value}": ${p.reason}` },
   NO_FEASIBLE_ARCH: { status: 422, text: (p: P) => `No architecture of space "${p.space}" meets the budgets (${p.budgets}): ${p.evaluated} evaluated, the closest has ${p.closest}.` },
+  KERNELS_NOT_FOUND: { status: 404, text: (p: P) => `No kernel regressors for device "${p.device}" (looked for ${p.file}). Run: tailor profile --device ${p.device} --kernels` },
+  CORRUPT_KERNELS: { status: 422, text: (p: P) => `Kernel profile or regressors ${p.file} is corrupt or truncated: ${p.reason}` },
+  INVALID_TARGETS: { status: 422, text: (p: P) => `Targets file ${p.file} is invalid: ${p.reason}` },
 } as const;
 
 type P = Record<string, string | number | undefined>;

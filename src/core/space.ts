@@ -118,10 +118,32 @@ export function listSpaces(): SearchSpace[] {
   return [...SPACES.values()];
 }
 
+const IO_VARIANT = /^(.+)@in(\d+)-out(\d+)$/;
+
+/**
+ * The space for another number of input channels or classes (a dataset's, e.g. 1-channel
+ * Fashion-MNIST): the same elastic choices, but a different stem and classifier, hence its own
+ * latency tables. Its id is `<space>@in<channels>-out<classes>`; the space's own io gives the space itself.
+ */
+export function spaceWithIO(space: SearchSpace, io: { inputChannels?: number; numClasses?: number }): SearchSpace {
+  const base = SPACES.get(space.id.replace(IO_VARIANT, '$1')) ?? space;
+  const inputChannels = io.inputChannels ?? space.inputChannels;
+  const numClasses = io.numClasses ?? space.numClasses;
+  if (inputChannels === base.inputChannels && numClasses === base.numClasses) return base;
+  return {
+    ...base, id: `${base.id}@in${inputChannels}-out${numClasses}`, inputChannels, numClasses,
+    description: `${base.description}; ${inputChannels} input channel(s), ${numClasses} classes`,
+  };
+}
+
 export function getSpace(id: string): SearchSpace {
   const space = SPACES.get(id);
-  if (!space) throw new TailorError('UNKNOWN_SPACE', { space: id, known: [...SPACES.keys()].join(', ') });
-  return space;
+  if (space) return space;
+  const variant = IO_VARIANT.exec(id);
+  const base = variant && SPACES.get(variant[1]);
+  const [channels, classes] = variant ? [Number(variant[2]), Number(variant[3])] : [0, 0];
+  if (base && channels >= 1 && channels <= 64 && classes >= 1 && classes <= 100_000) return spaceWithIO(base, { inputChannels: channels, numClasses: classes });
+  throw new TailorError('UNKNOWN_SPACE', { space: id, known: `${[...SPACES.keys()].join(', ')} (each also as <space>@in<channels>-out<classes>)` });
 }
 
 export function blockCount(space: SearchSpace): number {

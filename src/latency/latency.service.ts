@@ -9,7 +9,7 @@ import { describeFingerprint } from '../runtime/fingerprint';
 import { exportOfa, readOfaYaml, tableFromOfa } from './ofa-format';
 import { LatencyPredictor, Prediction } from './predictor';
 import { LatencyTable, loadTable, readTable, saveTable, tablePath, withTableLock } from './table';
-import { DEFAULT_VALIDATE_OPTIONS, ValidateOptions, ValidationReport, validateTable } from './validate';
+import { DEFAULT_VALIDATE_OPTIONS, ValidateOptions, ValidationReport, measureAgainstTable, validateTable } from './validate';
 
 export interface PredictRequest {
   device: string;
@@ -85,6 +85,16 @@ export class LatencyService {
     const backend = await this.devices.open(descriptor, 'be validated', options.threads ?? tableThreads);
     const report = await validateTable(predictor, getSpace(space), backend, { ...DEFAULT_VALIDATE_OPTIONS, ...options });
     return { ...report, warnings };
+  }
+
+  /** Measures given models end to end on the device (validate's protocol) next to their table predictions. */
+  async measure(device: string, space: string, items: { bytes: Uint8Array; tableMs: number }[], options: Partial<ValidateOptions> & { threads?: number } = {}) {
+    const descriptor = this.devices.get(device);
+    this.devices.checkMeasurable(descriptor, 'measure models');
+    const predictor = this.predictor(device, space);
+    const tableThreads = predictor.table.backend.threads >= 1 ? predictor.table.backend.threads : undefined;
+    const backend = await this.devices.open(descriptor, 'measure models', options.threads ?? tableThreads);
+    return measureAgainstTable(predictor, getSpace(space), backend, items, { ...DEFAULT_VALIDATE_OPTIONS, ...options });
   }
 
   /** Imports OFA YAML tables into a table-only device (created when the id is new). Everything is checked before anything is written. */

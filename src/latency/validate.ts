@@ -78,6 +78,54 @@ export function summarizeValidation(rows: Pick<ValidationRow, 'predictedMs' | 'm
   };
 }
 
+export interface MeasuredModel {
+  /** Table prediction at the device's current speed (tableMs x speedFactor). */
+  predictedMs: number;
+  measuredMs: number;
+  /** The table's own prediction, at the speed the table was measured at. */
+  tableMs: number;
+}
+
+/**
+ * Measures whole models end to end on the device with the profiling protocol (round-robin
+ * passes, the table's reference networks timed alongside for the drift factor) and pairs each
+ * with its table prediction. Used by validate and by search --measure.
+ */
+export async function measureAgainstTable(
+  predictor: LatencyPredictor,
+  space: SearchSpace,
+  backend: DeviceBackend,
+  items: { bytes: Uint8Array; tableMs: number }[],
+  options: Omit<ValidateOptions, 'samples' | 'seed' | 'resolutions'>,
+): Promise<{ rows: MeasuredModel[]; speedFactor: number }> {
+  const table = predictor.table;
+  const baseline = options.calibrate === false ? null : referenceBaseline(table);
+  const reference = baseline ? table.reference : undefined;
+  const extras = (reference?.archs ?? []).map((a) => exportOnnx(buildIR(netFromArch(space, a)), { weights: seededWeights(table.method.seed ?? 0) }));
+  const models: LoadedModel[] = [];
+  let measured: number[][];
+  try {
+    for (const [i, bytes] of [...extras, ...items.map((it) => it.bytes)].entries()) {
+      options.onProgress?.({ done: 0, total: options.passes, message: `loading network ${i + 1}/${extras.length + items.length}` });
+      models.push(await backend.load(bytes));
+    }
+    // The same protocol as profiling: references get REFERENCE_RUNS_FACTOR x the runs of a network.
+    const runsPerPass = models.map((_, i) => (i < extras.length ? REFERENCE_RUNS_FACTOR : 1) * options.runsPerPass);
+    measured = await withMachineLock(
+      () => measureInterleaved(models, {
+        warmup: options.warmup, passes: options.passes, runsPerPass, signal: options.signal,
+        onPass: (pass, passes) => options.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),
+      }),
+      () => options.onProgress?.({ done: 0, total: options.passes, message: 'waiting for another measurement on this machine' }),
+    );
+  } finally {
+    for (const m of models) await m.dispose();
+  }
+  const factor = baseline ? speedFactor(baseline, measured.slice(0, extras.length).map(median)) : 1;
+  const rows = items.map((it, i) => ({ predictedMs: it.tableMs * factor, measuredMs: median(measured[extras.length + i]), tableMs: it.tableMs }));
+  return { rows, speedFactor: factor };
+}
+
 /** Samples subnets, measures each whole network end to end on the device and compares with the table's prediction. */
 export async function validateTable(
   predictor: LatencyPredictor,
@@ -99,34 +147,9 @@ export async function validateTable(
   const archs = Array.from({ length: options.samples }, () => sampleArch(space, rng, resolutions));
   const nets = archs.map((arch) => netFromArch(space, arch));
   const predicted = nets.map((net) => predictor.predictNet(net).latencyMs); // fails early on missing keys
-  const baseline = options.calibrate === false ? null : referenceBaseline(table);
-  const reference = baseline ? table.reference : undefined;
-  const extras = (reference?.archs ?? []).map((a) => exportOnnx(buildIR(netFromArch(space, a)), { weights: seededWeights(table.method.seed ?? 0) }));
-  const models: LoadedModel[] = [];
-  let measured: number[][];
-  try {
-    for (const [i, bytes] of [...extras, ...nets.map((net, i) => exportOnnx(buildIR(net), { weights: seededWeights(options.seed + i) }))].entries()) {
-      options.onProgress?.({ done: 0, total: options.passes, message: `loading network ${i + 1}/${extras.length + nets.length}` });
-      models.push(await backend.load(bytes));
-    }
-    // The same protocol as profiling: references get REFERENCE_RUNS_FACTOR x the runs of a network.
-    const runsPerPass = models.map((_, i) => (i < extras.length ? REFERENCE_RUNS_FACTOR : 1) * options.runsPerPass);
-    measured = await withMachineLock(
-      () => measureInterleaved(models, {
-        warmup: options.warmup, passes: options.passes, runsPerPass, signal: options.signal,
-        onPass: (pass, passes) => options.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),
-      }),
-      () => options.onProgress?.({ done: 0, total: options.passes, message: 'waiting for another measurement on this machine' }),
-    );
-  } finally {
-    for (const m of models) await m.dispose();
-  }
-  const factor = baseline ? speedFactor(baseline, measured.slice(0, extras.length).map(median)) : 1;
-  const rows: ValidationRow[] = archs.map((arch, i) => {
-    const measuredMs = median(measured[extras.length + i]);
-    const predictedMs = predicted[i] * factor;
-    return { arch, predictedMs, measuredMs, errorPct: 100 * (predictedMs / measuredMs - 1), tableMs: predicted[i] };
-  });
+  const items = nets.map((net, i) => ({ bytes: exportOnnx(buildIR(net), { weights: seededWeights(options.seed + i) }), tableMs: predicted[i] }));
+  const { rows: measured, speedFactor: factor } = await measureAgainstTable(predictor, space, backend, items, options);
+  const rows: ValidationRow[] = archs.map((arch, i) => ({ arch, ...measured[i], errorPct: 100 * (measured[i].predictedMs / measured[i].measuredMs - 1) }));
   const uncalibrated = summarizeValidation(rows.map((r) => ({ predictedMs: r.tableMs, measuredMs: r.measuredMs })));
   return { device: table.device.id, space: space.id, seed: options.seed, ...summarizeValidation(rows), speedFactor: factor, uncalibrated, rows };
 }

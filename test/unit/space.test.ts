@@ -5,7 +5,7 @@ import { resolveArch } from '../../src/core/arch-source';
 import { TailorError } from '../../src/core/errors';
 import { archFromNet, netFromArch } from '../../src/core/net';
 import { Rng } from '../../src/core/rng';
-import { getSpace, makeDivisible } from '../../src/core/space';
+import { getSpace, makeDivisible, spaceWithIO } from '../../src/core/space';
 import { NET_30MS, OFA } from '../helpers';
 import * as path from 'node:path';
 
@@ -35,6 +35,21 @@ describe('search spaces', () => {
     assert.equal(makeDivisible(134.4), 136);
     assert.equal(makeDivisible(72), 72);
     assert.equal(makeDivisible(6), 8);
+  });
+
+  it('has variants for other input channels and classes, with their own stem and classifier (and tables)', () => {
+    const tiny = getSpace('ofa-mbv3-tiny');
+    const grey = getSpace('ofa-mbv3-tiny@in1-out10');
+    assert.equal(grey.inputChannels, 1);
+    assert.equal(grey.numClasses, 10);
+    assert.deepEqual(grey.stages, tiny.stages);
+    assert.equal(spaceWithIO(tiny, { inputChannels: 1 }).id, 'ofa-mbv3-tiny@in1-out10');
+    assert.equal(spaceWithIO(grey, { inputChannels: 3 }), tiny, 'the default io is the space itself');
+    assert.equal(spaceWithIO(grey, { numClasses: 5 }).id, 'ofa-mbv3-tiny@in1-out5');
+    const stem = (s: ReturnType<typeof getSpace>) => netFromArch(s, maxArch(s)).stem;
+    assert.deepEqual([stem(grey).inChannels, stem(tiny).inChannels], [1, 3]);
+    expectCode(() => getSpace('ofa-mbv3-tiny@in0-out10'), 'UNKNOWN_SPACE');
+    expectCode(() => getSpace('ofa-mbv9@in1-out10'), 'UNKNOWN_SPACE');
   });
 
   it('rejects configs outside the space with specific messages', () => {

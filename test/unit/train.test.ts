@@ -18,6 +18,7 @@ import { ElasticSupernet } from '../../src/training/supernet';
 import { MEASUREMENTS_FILE } from '../../src/accuracy/measurements';
 import { loadPredictorFile } from '../../src/accuracy/predictor';
 import sharp from 'sharp';
+import { onnx } from 'onnx-proto';
 import { tempDir } from '../helpers';
 
 const ort = require('onnxruntime-node') as typeof Ort;
@@ -99,7 +100,7 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
 
   it('acc-predictor measures sampled subnets once (cached in the run), trains and stores the predictor', async () => {
     const { run } = await import('../../src/cli/commands/acc-predictor.js');
-    const opts = { supernet: straight, samples: 8, seed: 1, bnImages: 100, evalImages: 200, epochs: 5, json: true };
+    const opts = { supernet: straight, samples: 8, seed: 1, bnImages: 100, evalImages: 200, epochs: 5 };
     const lines = () => fs.readFileSync(path.join(straight, MEASUREMENTS_FILE), 'utf8').trim().split('\n');
     const log = console.log;
     console.log = () => undefined;
@@ -113,6 +114,66 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
       await run({ ...opts, samples: 10 }, {});
       assert.equal(lines().length, 10, 'only the two new subnets were measured');
       await assert.rejects(run({ ...opts, bnImages: 5000 }, {}), (e: unknown) => e instanceof TailorError && /validation split/.test(e.message));
+    } finally {
+      console.log = log;
+    }
+  });
+
+  it('search emits each target\'s Pareto front within its budgets, exported with inherited weights, seeded, with --measure figures and plots', async () => {
+    const home = tempDir();
+    const { profile } = await import('../../src/cli/commands/profile.js');
+    const { run: search } = await import('../../src/cli/commands/search.js');
+    // A latency table for the run's network (1 input channel, 10 classes) at the one resolution the run was trained at.
+    await profile({ device: 'local-cpu', space: 'ofa-mbv3-tiny@in1-out10', resolutions: [20], seed: 0, rounds: 1, passes: 2 }, { home });
+    const targetsFile = path.join(home, 'targets.json');
+    fs.writeFileSync(targetsFile, JSON.stringify({ targets: [
+      { name: 'tight', devices: { 'local-cpu': { latencyMs: 0.2 } }, maxParams: 560_000 },
+      { name: 'loose', devices: { 'local-cpu': { latencyMs: 10 } } },
+    ] }));
+    const out = path.join(home, 'out');
+    const opts = { supernet: straight, targets: targetsFile, out, algorithm: 'nsga2' as const, seed: 3, maxSubnets: 3, generations: 8, population: 24, reward: 'soft' as const, bnImages: 100 };
+    const log = console.log;
+    console.log = () => undefined;
+    try {
+      await search(opts, { home });
+      const read = (t: string) => JSON.parse(fs.readFileSync(path.join(out, t, 'pareto.json'), 'utf8'));
+      const tight = read('tight');
+      assert.equal(tight.algorithm, 'nsga2');
+      assert.equal(tight.seed, 3);
+      assert.ok(tight.evaluations > 24 && tight.hypervolume > 0 && tight.subnets.length >= 1 && tight.subnets.length <= 3);
+      for (const s of tight.subnets) {
+        assert.ok(s.latencyMs['local-cpu'].predicted <= 0.2 && s.params <= 560_000, `over budget: ${JSON.stringify(s)}`);
+        assert.equal(s.arch.r, 20);
+        assert.ok(s.predictedTop1 > 0 && s.predictedTop1 < 1 && s.measuredTop1 === null);
+        const session = await ort.InferenceSession.create(fs.readFileSync(path.join(out, 'tight', s.file)));
+        const meta = JSON.parse(onnx.ModelProto.decode(fs.readFileSync(path.join(out, 'tight', s.file))).metadataProps.find((p) => p.key === 'arch')!.value!);
+        assert.deepEqual(meta, s.arch);
+        await session.release();
+      }
+      // Mutually non-dominated in (top-1, latency).
+      for (const a of tight.subnets) for (const b of tight.subnets) {
+        if (a !== b) assert.ok(!(b.predictedTop1 >= a.predictedTop1 && b.latencyMs['local-cpu'].predicted <= a.latencyMs['local-cpu'].predicted && (b.predictedTop1 > a.predictedTop1 || b.latencyMs['local-cpu'].predicted < a.latencyMs['local-cpu'].predicted)));
+      }
+      assert.equal((await sharp(path.join(out, 'tight', 'pareto.png')).metadata()).format, 'png');
+      assert.match(fs.readFileSync(path.join(out, 'loose', 'pareto.svg'), 'utf8'), /^<svg/);
+      // Seeded: the same seed gives the same subnets.
+      const again = path.join(home, 'again');
+      await search({ ...opts, out: again, targets: targetsFile }, { home });
+      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(again, 'tight', 'pareto.json'), 'utf8')).subnets.map((s: { arch: unknown }) => s.arch), tight.subnets.map((s: { arch: unknown }) => s.arch));
+      // --measure: top-1 as tailor eval reports it, latency measured on the attached device.
+      const measured = path.join(home, 'measured');
+      await search({ ...opts, out: measured, maxSubnets: 2, measure: true }, { home });
+      const m = JSON.parse(fs.readFileSync(path.join(measured, 'loose', 'pareto.json'), 'utf8'));
+      const { net, data: d } = await openRun(engine, straight, tempDir());
+      for (const s of m.subnets) {
+        assert.ok(s.latencyMs['local-cpu'].measured > 0);
+        const { result, subnet } = evaluateSubnet(engine, net, d, s.arch, 100);
+        assert.equal(s.measuredTop1, result.top1);
+        subnet.dispose();
+      }
+      assert.ok(m.measured['local-cpu'].within10 >= 0 && m.top1ErrorPoints.mean >= 0);
+      fs.writeFileSync(targetsFile, '{"targets": [{"name": "x", "devices": {"local-cpu": {"latencyMs": -1}}}]}');
+      await assert.rejects(search(opts, { home }), (e: unknown) => e instanceof TailorError && e.code === 'INVALID_TARGETS' && /latencyMs/.test(e.message));
     } finally {
       console.log = log;
     }

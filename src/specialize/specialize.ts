@@ -1,0 +1,273 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ArchConfig } from '../core/arch';
+import { countModel } from '../core/counters';
+import { TailorError } from '../core/errors';
+import { writeFileAtomic, writeJsonAtomic } from '../core/fs-atomic';
+import { deriveSeed } from '../core/rng';
+import { SearchSpace, checkResolutions, spaceWithIO } from '../core/space';
+import { exportOnnx } from '../export/onnx';
+import { LatencyService } from '../latency/latency.service';
+import { LatencyTable } from '../latency/table';
+import { summarizeValidation } from '../latency/validate';
+import { AccuracyPredictor } from '../accuracy/predictor';
+import { AlgorithmName, EvaluatedArch, feasibleFront } from '../search/archive';
+import { evolution } from '../search/evolution';
+import { MnasnetRewardKind, mnasnet } from '../search/mnasnet';
+import { nsga2 } from '../search/nsga2';
+import { ObjectiveBounds, normalizedHypervolume } from '../search/pareto';
+import { ObjectiveKey, SearchProblem, latencyObjective, objectiveVector } from '../search/problem';
+import { randomSearch } from '../search/random';
+import { reinforce } from '../search/reinforce';
+import type { Dataset } from '../training/datasets';
+import type { Engine } from '../training/engine';
+import type { ElasticSupernet } from '../training/supernet';
+import type { RunInfo } from '../training/runs';
+import { paretoSvg, svgToPng } from './plot';
+import { EfficiencyPredictor, latencyEfficiency, targetProblem } from './problem';
+import { Target, targetBudgets } from './targets';
+
+export const ALGORITHMS: AlgorithmName[] = ['nsga2', 'evolution', 'mnasnet', 'reinforce', 'random'];
+
+export interface SpecializeOptions {
+  targets: Target[];
+  outDir: string;
+  algorithm: AlgorithmName;
+  seed: number;
+  /** Evaluate every emitted subnet (top-1 on the test split) and measure its latency on attached devices. */
+  measure: boolean;
+  /** At most this many subnets of each front are exported (spread evenly along latency). */
+  maxSubnets: number;
+  /** Generations (evolution, mnasnet, nsga2) or policy updates (reinforce); default per algorithm. */
+  generations?: number;
+  population?: number;
+  reward: MnasnetRewardKind;
+  /** Resolutions to search; default: every resolution of the space that all the target's device tables have. */
+  resolutions?: number[];
+  /** Validation images for BN recalibration of each emitted subnet (as tailor eval). */
+  bnImages: number;
+  strict?: boolean;
+  onProgress?: (p: { target: string; stage: string; done: number; total: number }) => void;
+  warn?: (message: string) => void;
+}
+
+export interface EmittedSubnet {
+  arch: ArchConfig;
+  predictedTop1: number;
+  measuredTop1: number | null;
+  latencyMs: Record<string, { predicted: number; measured: number | null }>;
+  params: number;
+  macs: number;
+  sizeBytes: number;
+  file: string;
+}
+
+export interface ParetoFile {
+  target: string;
+  algorithm: AlgorithmName;
+  seed: number;
+  evaluations: number;
+  hypervolume: number;
+  /** The objectives (minimized; accuracy as -top-1) and the bounds the hypervolume is normalized with (reference 1.1). */
+  objectives: string[];
+  bounds: ObjectiveBounds;
+  space: string;
+  supernet: string;
+  budgets: ReturnType<typeof targetBudgets>;
+  frontSize: number;
+  /** With --measure, per device: how the measured latencies compare with the predictions. */
+  measured?: Record<string, { speedFactor: number; within10: number; within10AtCurrentSpeed: number; mape: number }>;
+  /** With --measure: |measured - predicted| top-1 in points. */
+  top1ErrorPoints?: { mean: number; max: number; within1_5: number };
+  subnets: EmittedSubnet[];
+}
+
+interface Context {
+  engine: Engine;
+  run: RunInfo;
+  runDir: string;
+  net: ElasticSupernet;
+  data: Dataset;
+  accuracy: AccuracyPredictor;
+  latency: LatencyService;
+}
+
+/** Evenly spread picks along the (sorted) front, always both ends. */
+export function spreadPick<T>(sorted: T[], count: number): T[] {
+  if (sorted.length <= count) return sorted;
+  if (count <= 1) return sorted.slice(0, Math.max(0, count));
+  const picks = new Set<number>();
+  for (let i = 0; i < count; i++) picks.add(Math.round((i * (sorted.length - 1)) / (count - 1)));
+  return [...picks].map((i) => sorted[i]);
+}
+
+function runAlgorithm(space: SearchSpace, problem: SearchProblem, target: Target, o: SpecializeOptions, resolutions: number[]): { evaluated: EvaluatedArch[]; evaluations: number } {
+  const common = { generations: o.generations, population: o.population, resolutions };
+  const perDevice = <R extends { evaluated: EvaluatedArch[] }>(search: (device: string, latencyMs: number, seed: number) => R) => {
+    // MnasNet-style searches optimize one latency target T each: one per device budget, every evaluated arch kept.
+    const byId = new Map<string, EvaluatedArch>();
+    for (const [device, budget] of Object.entries(target.devices)) {
+      for (const r of search(device, budget.latencyMs, deriveSeed(o.seed, `${target.name}/${device}`)).evaluated) if (!byId.has(r.id)) byId.set(r.id, r);
+    }
+    return { evaluated: [...byId.values()], evaluations: byId.size };
+  };
+  switch (o.algorithm) {
+    case 'nsga2':
+      return nsga2(space, problem, { seed: o.seed, ...common });
+    case 'evolution':
+      return evolution(space, problem, { seed: o.seed, ...common });
+    case 'mnasnet':
+      return perDevice((device, latencyMs, seed) => mnasnet(space, problem, { seed, ...common, target: { device, latencyMs }, reward: o.reward }));
+    case 'reinforce':
+      return perDevice((device, latencyMs, seed) => reinforce(space, problem, { seed, iterations: o.generations, batchSize: o.population, resolutions, target: { device, latencyMs }, reward: o.reward }));
+    case 'random':
+      return randomSearch(space, problem, { seed: o.seed, samples: (o.population ?? 100) * (o.generations ?? 20), resolutions });
+  }
+}
+
+/**
+ * For each target: search the supernet's subnets with predicted accuracy and latency, keep the
+ * feasible Pareto front over (top-1, latency on each device, size), export up to maxSubnets of it
+ * with inherited weights (BN recalibrated as tailor eval does), optionally measure them, and write
+ * <out>/<target>/pareto.json, pareto.svg and pareto.png.
+ */
+export async function specialize(ctx: Context, o: SpecializeOptions): Promise<ParetoFile[]> {
+  const space = ctx.run.space;
+  // Tables and counts are those of the trained network: the run's input channels and classes.
+  const tableSpace = spaceWithIO(space, { inputChannels: ctx.run.channels, numClasses: ctx.run.classes.length });
+  const results: ParetoFile[] = [];
+  for (const target of o.targets) {
+    const latency = new Map<string, EfficiencyPredictor>();
+    for (const device of Object.keys(target.devices)) {
+      const predictor = ctx.latency.predictor(device, tableSpace.id);
+      for (const w of await ctx.latency.checkFingerprint(predictor.table, o.strict)) o.warn?.(w);
+      latency.set(device, latencyEfficiency(device, predictor, tableSpace));
+    }
+    const resolutions = searchResolutions(tableSpace, [...latency.keys()].map((d) => ctx.latency.predictor(d, tableSpace.id).table), o);
+    const budgets = targetBudgets(target);
+    const problem = targetProblem(tableSpace, { predict: (archs) => ctx.accuracy.predict(archs, space) }, latency, budgets);
+    o.onProgress?.({ target: target.name, stage: `searching (${o.algorithm})`, done: 0, total: 1 });
+    const { evaluated, evaluations } = runAlgorithm(space, problem, target, o, resolutions);
+    // The emitted front: top-1 against latency on each of the target's devices, what a user picks
+    // from. (NSGA-II also minimizes size while searching; budgets are hard constraints.)
+    const objectives: ObjectiveKey[] = ['accuracy', ...problem.devices.map(latencyObjective)];
+    const front = feasibleFront(evaluated, objectives);
+    if (!front.length) {
+      throw new TailorError('NO_FEASIBLE_ARCH', { space: space.id, budgets: JSON.stringify(budgets), evaluated: evaluations, closest: 'none within the budgets' });
+    }
+    const vectors = evaluated.filter((e) => e.feasible).map((e) => objectiveVector(e, objectives));
+    const bounds: ObjectiveBounds = {
+      ideal: objectives.map((_, j) => Math.min(...vectors.map((v) => v[j]))),
+      nadir: objectives.map((_, j) => Math.max(...vectors.map((v) => v[j]))),
+    };
+    const hypervolume = normalizedHypervolume(front.map((e) => objectiveVector(e, objectives)), bounds);
+    const primary = Object.keys(target.devices)[0];
+    const chosen = spreadPick([...front].sort((a, b) => a.latencyMs[primary] - b.latencyMs[primary]), o.maxSubnets);
+
+    const dir = path.join(o.outDir, target.name);
+    fs.mkdirSync(dir, { recursive: true });
+    const subnets: EmittedSubnet[] = [];
+    const bytesOf: Uint8Array[] = [];
+    for (const [i, e] of chosen.entries()) {
+      o.onProgress?.({ target: target.name, stage: o.measure ? 'exporting and evaluating' : 'exporting', done: i, total: chosen.length });
+      const { subnet, measuredTop1 } = await emitSubnet(ctx, e.arch, o);
+      const file = `subnet-${String(i + 1).padStart(2, '0')}.onnx`;
+      const c = countModel(subnet.ir);
+      const bytes = exportOnnx(subnet.ir, {
+        weights: subnet.weightProvider(`supernet ${path.resolve(ctx.runDir)}`),
+        metadata: {
+          arch: JSON.stringify(e.arch), space: space.id, dataset: ctx.run.dataset, classes: JSON.stringify(ctx.run.classes),
+          predictedTop1: String(e.accuracy), ...(measuredTop1 !== null ? { top1: String(measuredTop1) } : {}),
+          params: String(c.params), macs: String(c.macs), target: target.name,
+          latencyMs: JSON.stringify(e.latencyMs), seed: String(o.seed), algorithm: o.algorithm,
+          preprocess: 'NCHW float32, pixel / 127.5 - 1, resized to the arch resolution',
+        },
+      });
+      subnet.dispose();
+      writeFileAtomic(path.join(dir, file), bytes);
+      bytesOf.push(bytes);
+      subnets.push({
+        arch: e.arch, predictedTop1: e.accuracy, measuredTop1,
+        latencyMs: Object.fromEntries(Object.entries(e.latencyMs).map(([d, ms]) => [d, { predicted: ms, measured: null }])),
+        params: e.params, macs: e.macs, sizeBytes: e.sizeBytes, file,
+      });
+    }
+    const pareto: ParetoFile = {
+      target: target.name, algorithm: o.algorithm, seed: o.seed, evaluations, hypervolume, objectives, bounds,
+      space: tableSpace.id, supernet: path.resolve(ctx.runDir), budgets, frontSize: front.length, subnets,
+    };
+    if (o.measure) await measureEmitted(ctx, target, tableSpace, subnets, bytesOf, pareto, o);
+    writeJsonAtomic(path.join(dir, 'pareto.json'), pareto);
+    const svg = paretoSvg({
+      title: `${target.name}: ${o.algorithm}, ${evaluations} subnets evaluated, ${front.length} on the front`,
+      xLabel: `predicted latency on ${primary} (ms)`,
+      yLabel: 'predicted top-1 (%)',
+      all: evaluated.map((e) => ({ x: e.latencyMs[primary], y: 100 * e.accuracy, feasible: e.feasible })),
+      front: front.map((e) => ({ x: e.latencyMs[primary], y: 100 * e.accuracy })),
+      emitted: subnets.map((s, i) => ({ x: s.latencyMs[primary].predicted, y: 100 * s.predictedTop1, label: String(i + 1) })),
+      budgets: [{ x: target.devices[primary].latencyMs, label: `budget ${target.devices[primary].latencyMs} ms` }],
+    });
+    writeFileAtomic(path.join(dir, 'pareto.svg'), svg);
+    const png = path.join(dir, 'pareto.png');
+    await svgToPng(svg, `${png}.tmp`);
+    fs.renameSync(`${png}.tmp`, png);
+    results.push(pareto);
+  }
+  return results;
+}
+
+/** The resolutions a target can be searched at: requested (or all of the space) that every device's table covers. */
+function searchResolutions(space: SearchSpace, tables: LatencyTable[], o: SpecializeOptions): number[] {
+  const wanted = o.resolutions ?? space.resolutions;
+  checkResolutions(space, wanted, '--resolutions');
+  const covered = wanted.filter((r) => tables.every((t) => t.resolutions.includes(r)));
+  const missing = wanted.filter((r) => !covered.includes(r));
+  if (!covered.length) {
+    const t = tables.find((x) => !wanted.some((r) => x.resolutions.includes(r))) ?? tables[0];
+    throw new TailorError('RESOLUTION_NOT_IN_TABLE', { resolution: wanted.join(', '), device: t.device.id, space: space.id, available: t.resolutions.join(', ') || 'none' });
+  }
+  if (missing.length && !o.resolutions) o.warn?.(`searching resolutions ${covered.join(', ')} only: the tables of this target's devices lack ${missing.join(', ')} (profile them to search those too)`);
+  if (missing.length && o.resolutions) {
+    throw new TailorError('RESOLUTION_NOT_IN_TABLE', { resolution: missing.join(', '), device: tables.find((t) => missing.some((r) => !t.resolutions.includes(r)))!.device.id, space: space.id, available: covered.join(', ') });
+  }
+  return covered;
+}
+
+/** BN recalibration as tailor eval does; with --measure also top-1 on the test split (the same numbers eval reports). */
+async function emitSubnet(ctx: Context, arch: ArchConfig, o: SpecializeOptions) {
+  const { evaluateSubnet, recalibrateOn } = await import('../training/runs.js');
+  if (o.measure) {
+    const { result, subnet } = evaluateSubnet(ctx.engine, ctx.net, ctx.data, arch, o.bnImages);
+    return { subnet, measuredTop1: result.top1 };
+  }
+  const n = Math.min(o.bnImages, ctx.data.val.count);
+  const pixels = ctx.data.height * ctx.data.width * ctx.data.channels;
+  const subset = { images: ctx.data.val.images.subarray(0, n * pixels), labels: ctx.data.val.labels.subarray(0, n), count: n };
+  return { subnet: recalibrateOn(ctx.engine, ctx.net, ctx.data, subset, arch), measuredTop1: null };
+}
+
+async function measureEmitted(ctx: Context, target: Target, tableSpace: SearchSpace, subnets: EmittedSubnet[], bytes: Uint8Array[], pareto: ParetoFile, o: SpecializeOptions): Promise<void> {
+  pareto.measured = {};
+  for (const device of Object.keys(target.devices)) {
+    const descriptor = ctx.latency.devices.get(device);
+    if (descriptor.backend === 'table-only') {
+      o.warn?.(`${device} is a table-only device: nothing to measure on, its latencies stay predictions`);
+      continue;
+    }
+    const items = subnets.map((s, i) => ({ bytes: bytes[i], tableMs: s.latencyMs[device].predicted }));
+    const { rows, speedFactor } = await ctx.latency.measure(device, tableSpace.id, items, {
+      onProgress: (p) => o.onProgress?.({ target: target.name, stage: `measuring on ${device}`, done: p.done, total: p.total }),
+    });
+    rows.forEach((r, i) => (subnets[i].latencyMs[device].measured = r.measuredMs));
+    const raw = summarizeValidation(rows.map((r) => ({ predictedMs: r.tableMs, measuredMs: r.measuredMs })));
+    const calibrated = summarizeValidation(rows);
+    pareto.measured[device] = { speedFactor, within10: raw.within10, within10AtCurrentSpeed: calibrated.within10, mape: raw.mape };
+  }
+  const errors = subnets.map((s) => 100 * Math.abs((s.measuredTop1 ?? NaN) - s.predictedTop1));
+  pareto.top1ErrorPoints = {
+    mean: errors.reduce((a, b) => a + b, 0) / errors.length,
+    max: Math.max(...errors),
+    within1_5: errors.filter((e) => e <= 1.5).length / errors.length,
+  };
+}
+

@@ -31,7 +31,7 @@ export interface TrainOptions {
   limit?: number;
   /** Train only this subnet, from scratch (no progressive shrinking, no distillation): the baseline. */
   scratchArch?: ArchConfig;
-  /** Validation images scored after every epoch (max subnet, running BN statistics). */
+  /** Validation images scored after every epoch (max subnet or the scratch arch, BN recalibrated on 500 training images). */
   evalImages: number;
   signal?: AbortSignal;
   onProgress?: (p: { phase: string; epoch: number; epochs: number; step: number; steps: number; loss: number }) => void;
@@ -115,6 +115,16 @@ function restoreTeacher(tf: typeof TF, net: ElasticSupernet, loaded: LoadedCheck
     }
   }
   return new StaticNet(tf, arch, ir, weights);
+}
+
+const RECALIBRATION_IMAGES = 500;
+
+function recalibrateOnTrain(tf: typeof TF, net: ElasticSupernet, d: Dataset, train: ImageSet, resolution: number): void {
+  const n = Math.min(RECALIBRATION_IMAGES, train.count);
+  const batches = [];
+  for (let i = 0; i < n; i += 100) batches.push(toTensor(tf, d, train, Array.from({ length: Math.min(100, n - i) }, (_, j) => i + j), resolution));
+  net.recalibrateBN(batches.map((b) => b.x));
+  tf.dispose(batches.flatMap((b) => [b.x, b.labels]));
 }
 
 /**
@@ -254,8 +264,11 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         batch.labels.dispose();
         options.onProgress?.({ phase: phase.name, epoch, epochs, step: b + 1, steps: batches.length, loss: lossSum / (b + 1) });
       }
+      // Indicative top-1 of the max subnet (or the scratch arch): running statistics are a blend
+      // of subnets and resolutions, so recalibrate BN first (on training images), as OFA validates.
       const watched = phase.arch ?? { ...maxArch(space), r: maxRes };
       net.setActiveSubnet(watched);
+      recalibrateOnTrain(tf, net, d, train, watched.r);
       const valTop1 = top1(engine, { forward: (x) => net.forward(x, { training: false }) }, d, d.val, options.evalImages, watched.r);
       const entry: EpochLog = {
         phase: phase.name, epoch, epochs, lr, loss: lossSum / Math.max(1, batches.length), ce: ceSum / Math.max(1, batches.length), valTop1, images: batches.length * options.batchSize,

@@ -33,8 +33,9 @@ const opts = new Command()
   .option('--bn-images <n>', 'validation images for BN recalibration', Number, 1000)
   .option('--test-images <n>', 'test images scored per subnet', Number, 2000)
   .option('--out <dir>', 'where the runs are kept (resumable)', '.bench/ofa-claim')
+  .option('--only <part>', 'train only "supernet" or "scratch" and stop (two processes can share the work); then run without it to report')
   .parse()
-  .opts<{ limit: number; epochsScale: number; seed: number; batchSize: number; bnImages: number; testImages: number; out: string }>();
+  .opts<{ limit: number; epochsScale: number; seed: number; batchSize: number; bnImages: number; testImages: number; out: string; only?: 'supernet' | 'scratch' }>();
 
 const space = getSpace('ofa-mbv3-tiny');
 const cacheDir = path.join('.tailor', 'cache');
@@ -81,7 +82,15 @@ async function main() {
 
   const supernetDir = path.resolve(opts.out, `supernet-${opts.seed}`);
   console.log(`training the supernet (progressive shrinking) in ${supernetDir} ...`);
+  if (opts.only === 'scratch') {
+    for (const [i, { name, arch }] of archs.entries()) {
+      console.log(`training ${name} (${describeArch(arch)}) from scratch for ${psEpochs} epochs ...`);
+      await train(engine, path.resolve(opts.out, `scratch-${opts.seed}-${i}`), arch);
+    }
+    return;
+  }
   const psSeconds = await train(engine, supernetDir);
+  if (opts.only === 'supernet') return;
   const rows = [];
   for (const [i, { name, arch }] of archs.entries()) {
     const fromSupernet = await score(engine, supernetDir, arch);

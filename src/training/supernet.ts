@@ -365,10 +365,11 @@ export class StaticNet {
   ) {}
 
   /** Logits for NHWC images at any resolution (the weights do not depend on it). */
-  forward(x: Tensor4D): Tensor2D {
+  /** Logits; `batchStats` normalizes with the batch's own statistics (as a teacher in train mode does). */
+  forward(x: Tensor4D, options: { batchStats?: boolean } = {}): Tensor2D {
     const r = x.shape[1];
     if (!this.irs.has(r)) this.irs.set(r, buildIR({ ...this.ir.net, resolution: r }));
-    return runIR(this.tf, this.irs.get(r)!, x, (node) => this.weights.get(node.name)!, { training: false });
+    return runIR(this.tf, this.irs.get(r)!, x, (node) => this.weights.get(node.name)!, { training: false, batchStats: options.batchStats });
   }
 
   private readonly irs = new Map<number, ModelIR>();

@@ -223,7 +223,9 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
         optimizer.setLearningRate(lr);
         const resolution = phase.arch ? phase.arch.r : rng.pick(space.resolutions); // elastic resolution: one per batch
         const batch = augment(tf, d, toTensor(tf, d, train, batches[b], resolution), rng);
-        const soft = phase.distill && teacher ? tf.tidy(() => teacher!.forward(batch.x)) : null;
+        // The teacher normalizes with batch statistics, as OFA's teacher in train mode: its running
+        // statistics blend every resolution it was trained at, and would give poor soft labels.
+        const soft = phase.distill && teacher ? tf.tidy(() => teacher!.forward(batch.x, { batchStats: true })) : null;
         const summed: NamedTensorMap = {};
         for (let s = 0; s < phase.subnetsPerStep; s++) {
           if (phase.arch) net.setActiveSubnet(phase.arch);

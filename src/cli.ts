@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     }
     if (e instanceof TailorError) {
       process.stderr.write(`error: ${e.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = e.exitCode;
       return;
     }
     process.stderr.write(`internal error: ${(e as Error).stack ?? e}\n`);

@@ -1,6 +1,6 @@
 /**
  * Every user-facing error comes from this one table: a code, an HTTP status for the
- * service and a message template. The CLI maps any TailorError to exit code 2.
+ * service, a message template, and the CLI exit code when it is not 2 (bad input).
  */
 const MESSAGES = {
   UNKNOWN_DEVICE: { status: 404, text: (p: P) => `Unknown device "${p.device}". Known devices: ${p.known || '(none)'}.` },
@@ -36,6 +36,15 @@ const MESSAGES = {
   KERNELS_NOT_FOUND: { status: 404, text: (p: P) => `No kernel regressors for device "${p.device}" (looked for ${p.file}). Run: tailor profile --device ${p.device} --kernels` },
   CORRUPT_KERNELS: { status: 422, text: (p: P) => `Kernel profile or regressors ${p.file} is corrupt or truncated: ${p.reason}` },
   INVALID_TARGETS: { status: 422, text: (p: P) => `Targets file ${p.file} is invalid: ${p.reason}` },
+  GATE_CONFIG_NOT_FOUND: { status: 404, text: (p: P) => `No gate config in ${p.dir}: looked for tailor.budgets.json and a "tailor" key in package.json. Create one, or pass --config <file>.` },
+  INVALID_GATE_CONFIG: { status: 400, text: (p: P) => `Invalid gate config ${p.source}: ${p.reason}` },
+  UNSUPPORTED_MODEL_FORMAT: { status: 415, text: (p: P) => `${p.file} is a ${p.format} model: ${p.reason}` },
+  MODEL_NOT_FOUND: { status: 404, text: (p: P) => `Model file ${p.file} does not exist${p.detail ? ` (${p.detail})` : ''}.` },
+  MODEL_PATH_FORBIDDEN: { status: 403, text: (p: P) => `Model path "${p.path}" is ${p.reason}.` },
+  INVALID_BASELINE: { status: 422, text: (p: P) => `Baseline ${p.file} cannot be used: ${p.reason}` },
+  INCOMPLETE_FIGURE: { status: 422, text: (p: P) => `Budget "${p.budget}": cannot gate ${p.metric} of ${p.file}: ${p.reason}` },
+  MODEL_TOO_LARGE: { status: 413, text: (p: P) => `The uploaded model is larger than the upload limit of ${p.limit}; put it in the server's model directory (--model-dir) and pass its path instead.` },
+  BUDGETS_NOT_MET: { status: 422, exit: 1, text: (p: P) => `No subnet of ${p.space} meets target "${p.target}" (${p.budgets}) after ${p.evaluated} evaluated; the binding budget: ${p.binding}. Closest: ${p.closest}` },
 } as const;
 
 type P = Record<string, string | number | undefined>;
@@ -43,6 +52,8 @@ export type ErrorCode = keyof typeof MESSAGES;
 
 export class TailorError extends Error {
   readonly status: number;
+  /** CLI exit code: 2 (bad input) unless the table says otherwise (1: a budget is not met). */
+  readonly exitCode: number;
   constructor(
     readonly code: ErrorCode,
     readonly params: P = {},
@@ -50,6 +61,8 @@ export class TailorError extends Error {
     super(MESSAGES[code].text(params));
     this.name = 'TailorError';
     this.status = MESSAGES[code].status;
+    const entry = MESSAGES[code] as { exit?: number };
+    this.exitCode = entry.exit ?? 2;
   }
 }
 

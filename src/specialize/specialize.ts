@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ArchConfig } from '../core/arch';
+import { ArchConfig, archId, minArch, sampleArch } from '../core/arch';
 import { countModel } from '../core/counters';
 import { TailorError } from '../core/errors';
 import { writeFileAtomic, writeJsonAtomic } from '../core/fs-atomic';
-import { deriveSeed } from '../core/rng';
+import { Rng, deriveSeed } from '../core/rng';
 import { SearchSpace, checkResolutions, spaceWithIO } from '../core/space';
 import { exportOnnx } from '../export/onnx';
 import { LatencyService } from '../latency/latency.service';
@@ -16,7 +16,7 @@ import { evolution } from '../search/evolution';
 import { MnasnetRewardKind, mnasnet } from '../search/mnasnet';
 import { nsga2 } from '../search/nsga2';
 import { ObjectiveBounds, normalizedHypervolume } from '../search/pareto';
-import { ObjectiveKey, SearchProblem, latencyObjective, objectiveVector } from '../search/problem';
+import { Evaluated, ObjectiveKey, SearchProblem, constraintViolation, describeBudgets, describeViolations, latencyObjective, objectiveVector } from '../search/problem';
 import { randomSearch } from '../search/random';
 import { reinforce } from '../search/reinforce';
 import type { Dataset } from '../training/datasets';
@@ -147,14 +147,19 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     const budgets = targetBudgets(target);
     const problem = targetProblem(tableSpace, { predict: (archs) => ctx.accuracy.predict(archs, space) }, latency, budgets);
     o.onProgress?.({ target: target.name, stage: `searching (${o.algorithm})`, done: 0, total: 1 });
-    const { evaluated, evaluations } = runAlgorithm(space, problem, target, o, resolutions);
+    let searched: { evaluated: EvaluatedArch[]; evaluations: number };
+    try {
+      searched = runAlgorithm(space, problem, target, o, resolutions);
+    } catch (e) {
+      if (e instanceof TailorError && e.code === 'NO_FEASIBLE_ARCH') throw budgetsNotMet(space, target, problem, [], resolutions, o.seed);
+      throw e;
+    }
+    const { evaluated, evaluations } = searched;
     // The emitted front: top-1 against latency on each of the target's devices, what a user picks
     // from. (NSGA-II also minimizes size while searching; budgets are hard constraints.)
     const objectives: ObjectiveKey[] = ['accuracy', ...problem.devices.map(latencyObjective)];
     const front = feasibleFront(evaluated, objectives);
-    if (!front.length) {
-      throw new TailorError('NO_FEASIBLE_ARCH', { space: space.id, budgets: JSON.stringify(budgets), evaluated: evaluations, closest: 'none within the budgets' });
-    }
+    if (!front.length) throw budgetsNotMet(space, target, problem, evaluated, resolutions, o.seed);
     const vectors = evaluated.filter((e) => e.feasible).map((e) => objectiveVector(e, objectives));
     const bounds: ObjectiveBounds = {
       ideal: objectives.map((_, j) => Math.min(...vectors.map((v) => v[j]))),
@@ -164,7 +169,10 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     const primary = Object.keys(target.devices)[0];
     const chosen = spreadPick([...front].sort((a, b) => a.latencyMs[primary] - b.latencyMs[primary]), o.maxSubnets);
 
-    const dir = path.join(o.outDir, target.name);
+    // Written into a hidden folder and renamed at the end: a failed run leaves nothing that looks complete.
+    const finalDir = path.join(o.outDir, target.name);
+    const dir = path.join(o.outDir, `.${target.name}.partial-${process.pid}`);
+    fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
     const subnets: EmittedSubnet[] = [];
     const bytesOf: Uint8Array[] = [];
@@ -209,11 +217,34 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     });
     writeFileAtomic(path.join(dir, 'pareto.svg'), svg);
     const png = path.join(dir, 'pareto.png');
-    await svgToPng(svg, `${png}.tmp`);
-    fs.renameSync(`${png}.tmp`, png);
+    await svgToPng(svg, png);
+    const old = `${finalDir}.old-${process.pid}`;
+    if (fs.existsSync(finalDir)) fs.renameSync(finalDir, old);
+    fs.renameSync(dir, finalDir);
+    fs.rmSync(old, { recursive: true, force: true });
     results.push(pareto);
   }
   return results;
+}
+
+/**
+ * No subnet meets the target: the closest ones (least total relative excess) among those the
+ * search evaluated, or among seeded samples and the smallest subnet when it kept none, and the
+ * budget that binds (the one the closest subnet still exceeds).
+ */
+function budgetsNotMet(space: SearchSpace, target: Target, problem: SearchProblem, evaluated: EvaluatedArch[], resolutions: number[], seed: number): TailorError {
+  let pool: Evaluated[] = evaluated;
+  if (!pool.length) {
+    const rng = new Rng(deriveSeed(seed, `${target.name}/closest`));
+    pool = problem.evaluate([minArch(space, Math.min(...resolutions)), ...Array.from({ length: 500 }, () => sampleArch(space, rng, resolutions))]);
+  }
+  const budgets = problem.budgets;
+  const closest = [...pool].sort((a, b) => constraintViolation(a, budgets) - constraintViolation(b, budgets)).slice(0, 3);
+  return new TailorError('BUDGETS_NOT_MET', {
+    space: space.id, target: target.name, budgets: describeBudgets(budgets), evaluated: pool.length,
+    binding: describeViolations(closest[0], budgets),
+    closest: closest.map((e) => `${archId(space, e.arch)} (top-1 ${(100 * e.accuracy).toFixed(1)}%, ${describeViolations(e, budgets)})`).join('; '),
+  });
 }
 
 /** The resolutions a target can be searched at: requested (or all of the space) that every device's table covers. */

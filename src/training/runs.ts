@@ -35,6 +35,20 @@ export function readRun(dir: string): RunInfo {
   return { dir, space: getSpace(meta.space), dataset: meta.dataset, seed: meta.seed, channels: meta.channels, classes: meta.classes };
 }
 
+/** Refuses a run whose training has not finished (search and predictors need the final supernet). */
+export function checkRunFinished(dir: string): void {
+  const file = path.join(dir, CHECKPOINT_FILE);
+  const meta = loadCheckpoint(file).meta as { phase?: number; epoch?: number };
+  const phases = (JSON.parse(fs.readFileSync(path.join(dir, RUN_FILE), 'utf8')) as { phases?: { name: string }[] }).phases ?? [];
+  if (typeof meta.phase !== 'number' || meta.phase < phases.length) {
+    const at = phases[meta.phase ?? 0];
+    throw new TailorError('INVALID_OPTION', {
+      option: '--supernet',
+      reason: `the training in ${dir} has not finished (next: ${at ? `${at.name} epoch ${(meta.epoch ?? 0) + 1}` : 'unknown'}); finish it with tailor train --resume --out ${dir} (and the run's other options)`,
+    });
+  }
+}
+
 /** The trained supernet of a run, with its dataset (same split as in training). */
 export async function openRun(engine: Engine, dir: string, cacheDir: string): Promise<{ run: RunInfo; net: ElasticSupernet; data: Dataset }> {
   const run = readRun(dir);

@@ -172,6 +172,16 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
         subnet.dispose();
       }
       assert.ok(m.measured['local-cpu'].within10 >= 0 && m.top1ErrorPoints.mean >= 0);
+      // A budget nothing meets: exit code 1, the binding budget and the closest subnets named, no output left.
+      fs.writeFileSync(targetsFile, JSON.stringify({ targets: [{ name: 'impossible', devices: { 'local-cpu': { latencyMs: 0.001 } } }] }));
+      await assert.rejects(search({ ...opts, out }, { home }), (e: unknown) => e instanceof TailorError && e.code === 'BUDGETS_NOT_MET' && e.exitCode === 1 && /latency on local-cpu .* > 0.001 ms/.test(e.message) && /Closest: /.test(e.message));
+      assert.deepEqual(fs.readdirSync(out).sort(), ['loose', 'tight'], 'nothing written for the impossible target, no partial folders');
+      // An unfinished training run is refused.
+      const unfinished = path.join(home, 'unfinished');
+      fs.cpSync(straight, unfinished, { recursive: true });
+      const runJson = JSON.parse(fs.readFileSync(path.join(unfinished, 'run.json'), 'utf8'));
+      fs.writeFileSync(path.join(unfinished, 'run.json'), JSON.stringify({ ...runJson, phases: [...runJson.phases, runJson.phases[0]] }));
+      await assert.rejects(search({ ...opts, supernet: unfinished }, { home }), (e: unknown) => e instanceof TailorError && /has not finished/.test(e.message));
       fs.writeFileSync(targetsFile, '{"targets": [{"name": "x", "devices": {"local-cpu": {"latencyMs": -1}}}]}');
       await assert.rejects(search(opts, { home }), (e: unknown) => e instanceof TailorError && e.code === 'INVALID_TARGETS' && /latencyMs/.test(e.message));
     } finally {

@@ -25,11 +25,12 @@ export interface SearchCliOptions {
 
 export async function run(opts: SearchCliOptions, global: GlobalOptions): Promise<void> {
   const { readTargets } = await import('../../specialize/targets.js');
-  const { readRun, openRun } = await import('../../training/runs.js');
+  const { checkRunFinished, readRun, openRun } = await import('../../training/runs.js');
   const { loadPredictorFile, AccuracyPredictor } = await import('../../accuracy/predictor.js');
   // Every input is checked before the engine loads.
   const targets = readTargets(opts.targets);
   const run = readRun(opts.supernet);
+  checkRunFinished(opts.supernet);
   const predictorFile = loadPredictorFile(opts.supernet, run.space);
   const { latency } = services(global);
   for (const t of targets) for (const device of Object.keys(t.devices)) latency.devices.get(device);

@@ -1,60 +1,26 @@
 import * as path from 'node:path';
 import { TailorError } from '../../core/errors';
 import { workspace } from '../../core/workspace';
-import { AlgorithmName } from '../../search/archive';
+import type { SearchRequest } from '../../specialize/search-run';
 import { GlobalOptions, services } from '../context';
 import { formatTable, printJson } from '../format';
 import { progressBar } from '../progress';
 
-export interface SearchCliOptions {
-  supernet: string;
-  targets: string;
-  out: string;
-  algorithm: AlgorithmName;
-  seed: number;
-  measure?: boolean;
-  maxSubnets: number;
-  generations?: number;
-  population?: number;
-  reward: 'soft' | 'hard';
-  bnImages: number;
-  resolutions?: number[];
-  strict?: boolean;
-  json?: boolean;
-}
+export type SearchCliOptions = SearchRequest & { json?: boolean };
 
 export async function run(opts: SearchCliOptions, global: GlobalOptions): Promise<void> {
-  const { readTargets } = await import('../../specialize/targets.js');
-  const { checkRunFinished, readRun, openRun } = await import('../../training/runs.js');
-  const { loadPredictorFile, AccuracyPredictor } = await import('../../accuracy/predictor.js');
-  // Every input is checked before the engine loads.
-  const targets = readTargets(opts.targets);
-  const run = readRun(opts.supernet);
-  checkRunFinished(opts.supernet);
-  const predictorFile = loadPredictorFile(opts.supernet, run.space);
   const { latency } = services(global);
-  for (const t of targets) for (const device of Object.keys(t.devices)) latency.devices.get(device);
-  if (opts.measure === undefined) opts.measure = false;
-  const { initEngine } = await import('../../training/engine.js');
-  const { specialize } = await import('../../specialize/specialize.js');
-  const engine = await initEngine();
-  const { net, data } = await openRun(engine, opts.supernet, path.join(workspace(global.home).root, '.tailor', 'cache'));
-  const accuracy = new AccuracyPredictor(engine.tf, predictorFile);
+  const { checkSearchRequest, searchRun } = await import('../../specialize/search-run.js');
+  await checkSearchRequest(opts, latency); // bad input fails before tfjs loads
   const bar = progressBar('search');
   let results;
   try {
-    results = await specialize(
-      { engine, run, runDir: opts.supernet, net, data, accuracy, latency },
-      {
-        targets, outDir: path.resolve(opts.out), algorithm: opts.algorithm, seed: opts.seed, measure: opts.measure, maxSubnets: opts.maxSubnets,
-        generations: opts.generations, population: opts.population, reward: opts.reward, bnImages: opts.bnImages, strict: opts.strict, resolutions: opts.resolutions,
-        onProgress: (p) => bar.update(p.done, p.total, `${p.target}: ${p.stage}`),
-        warn: (m) => process.stderr.write(`warning: ${m}\n`),
-      },
-    );
+    results = await searchRun(opts, path.join(workspace(global.home).root, '.tailor', 'cache'), latency, {
+      onProgress: (p) => bar.update(p.done, p.total, p.message),
+      warn: (m) => process.stderr.write(`warning: ${m}\n`),
+    });
   } finally {
     bar.stop();
-    accuracy.dispose();
   }
   if (opts.json) return printJson(results);
   for (const r of results) {

@@ -1,0 +1,76 @@
+import * as path from 'node:path';
+import { checkResolutions, spaceWithIO } from '../core/space';
+import type { LatencyService } from '../latency/latency.service';
+import type { AlgorithmName } from '../search/archive';
+import type { RunHooks } from '../training/train-run';
+import type { ParetoFile } from './specialize';
+import { Target, readTargets } from './targets';
+
+export interface SearchRequest {
+  supernet: string;
+  /** A targets.json path, or the targets themselves. */
+  targets: string | Target[];
+  out: string;
+  algorithm: AlgorithmName;
+  seed: number;
+  measure?: boolean;
+  maxSubnets: number;
+  generations?: number;
+  population?: number;
+  reward: 'soft' | 'hard';
+  bnImages: number;
+  resolutions?: number[];
+  strict?: boolean;
+}
+
+/** Defaults of the options a search request may omit (CLI options and service search jobs). */
+export const SEARCH_DEFAULTS = { algorithm: 'nsga2', seed: 0, maxSubnets: 8, reward: 'soft', bnImages: 2000 } as const satisfies Partial<SearchRequest>;
+
+/**
+ * Every input checked before the engine loads (synchronously: the service checks a job before
+ * queueing it): targets, the run (finished), its predictor, the devices and their tables.
+ */
+export function checkSearchRequest(req: SearchRequest, latency: LatencyService) {
+  // Loaded when first needed (they do not load tfjs): `tailor --help` stays fast.
+  const { checkRunFinished, readRun } = require('../training/runs') as typeof import('../training/runs');
+  const { loadPredictorFile } = require('../accuracy/predictor') as typeof import('../accuracy/predictor');
+  const targets = typeof req.targets === 'string' ? readTargets(req.targets) : req.targets;
+  const run = readRun(req.supernet);
+  checkRunFinished(req.supernet);
+  const predictorFile = loadPredictorFile(req.supernet, run.space);
+  if (req.resolutions) checkResolutions(run.space, req.resolutions, '--resolutions');
+  // Tables are those of the trained network: the run's input channels and classes.
+  const tableSpace = spaceWithIO(run.space, { inputChannels: run.channels, numClasses: run.classes.length });
+  for (const t of targets) for (const device of Object.keys(t.devices)) latency.predictor(device, tableSpace.id);
+  return { targets, run, predictorFile };
+}
+
+/** `tailor search` as a function: the CLI and the service's search jobs both run this. */
+export async function searchRun(req: SearchRequest, cacheDir: string, latency: LatencyService, hooks: RunHooks & { warn?: (m: string) => void } = {}): Promise<ParetoFile[]> {
+  const { targets, predictorFile } = checkSearchRequest(req, latency);
+  const { openRun } = await import('../training/runs.js');
+  const { AccuracyPredictor } = await import('../accuracy/predictor.js');
+  const { initEngine } = await import('../training/engine.js');
+  const { specialize } = await import('./specialize.js');
+  const engine = await initEngine();
+  const { run, net, data } = await openRun(engine, req.supernet, cacheDir);
+  const accuracy = new AccuracyPredictor(engine.tf, predictorFile);
+  try {
+    return await specialize(
+      { engine, run, runDir: req.supernet, net, data, accuracy, latency },
+      {
+        targets, outDir: path.resolve(req.out), algorithm: req.algorithm, seed: req.seed, measure: Boolean(req.measure), maxSubnets: req.maxSubnets,
+        generations: req.generations, population: req.population, reward: req.reward, bnImages: req.bnImages, strict: req.strict, resolutions: req.resolutions,
+        // Progress over all targets: each target is one unit, its stages fractions of it.
+        onProgress: (p) => hooks.onProgress?.({
+          done: Math.max(0, targets.findIndex((t) => t.name === p.target)) + (p.total > 0 ? Math.min(1, p.done / p.total) : 0),
+          total: targets.length, message: `${p.target}: ${p.stage}`,
+        }),
+        warn: hooks.warn,
+      },
+    );
+  } finally {
+    accuracy.dispose();
+    net.dispose();
+  }
+}

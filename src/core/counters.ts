@@ -1,4 +1,4 @@
-import { IrNode, ModelIR, Piece, allNodes, hasBias } from './ir';
+import { IrNode, ModelIR, Piece, hasBias } from './ir';
 
 /**
  * Counted the way OFA's flops counter does: every conv (depthwise and SE included) and
@@ -13,37 +13,39 @@ export interface NodeCounts {
 }
 
 export function countNode(node: IrNode): NodeCounts {
+  const c = { params: 0, macs: 0, storedValues: 0 };
+  accumulate(c, node);
+  return c;
+}
+
+/** Adds one node's counts to `total` (no allocation: countModel runs once per network a search evaluates). */
+function accumulate(total: NodeCounts, node: IrNode): void {
   switch (node.op) {
     case 'conv': {
       const params = node.outChannels * (node.inChannels / node.groups) * node.kernelSize * node.kernelSize;
-      const outElements = node.outShape[1] * node.outShape[2];
-      return { params, macs: params * outElements, storedValues: params + (hasBias(node) ? node.outChannels : 0) };
+      total.params += params;
+      total.macs += params * (node.outShape[1] * node.outShape[2]);
+      total.storedValues += params + (hasBias(node) ? node.outChannels : 0);
+      return;
     }
     case 'linear': {
       const params = node.inFeatures * node.outFeatures;
-      return { params, macs: params, storedValues: params + node.outFeatures };
+      total.params += params;
+      total.macs += params;
+      total.storedValues += params + node.outFeatures;
+      return;
     }
-    default:
-      return { params: 0, macs: 0, storedValues: 0 };
   }
-}
-
-function sum(nodes: IrNode[]): NodeCounts {
-  const total = { params: 0, macs: 0, storedValues: 0 };
-  for (const n of nodes) {
-    const c = countNode(n);
-    total.params += c.params;
-    total.macs += c.macs;
-    total.storedValues += c.storedValues;
-  }
-  return total;
 }
 
 export function countPiece(piece: Piece): NodeCounts {
-  return sum(piece.nodes);
+  const total = { params: 0, macs: 0, storedValues: 0 };
+  for (const node of piece.nodes) accumulate(total, node);
+  return total;
 }
 
 export function countModel(ir: ModelIR): { params: number; macs: number; sizeBytes: number } {
-  const t = sum(allNodes(ir));
-  return { params: t.params, macs: t.macs, sizeBytes: t.storedValues * 4 };
+  const total = { params: 0, macs: 0, storedValues: 0 };
+  for (const piece of ir.pieces) for (const node of piece.nodes) accumulate(total, node);
+  return { params: total.params, macs: total.macs, sizeBytes: total.storedValues * 4 };
 }

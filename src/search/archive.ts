@@ -3,14 +3,14 @@ import { TailorError } from '../core/errors';
 import { SearchSpace } from '../core/space';
 import { Vector, paretoFront } from './pareto';
 import {
+  BudgetChecker,
   Evaluated,
   ObjectiveKey,
   SearchProblem,
+  budgetChecker,
   checkDevices,
-  constraintViolation,
   describeBudgets,
   describeViolations,
-  feasible,
   latencyObjective,
   objectiveVector,
 } from './problem';
@@ -49,6 +49,7 @@ export interface SearchResult<Step> {
  */
 export class Archive {
   private readonly byId = new Map<string, EvaluatedArch>();
+  private readonly budgets: BudgetChecker;
   readonly records: EvaluatedArch[] = [];
 
   constructor(
@@ -56,6 +57,7 @@ export class Archive {
     readonly problem: SearchProblem,
   ) {
     checkDevices(problem, Object.keys(problem.budgets?.latencyMs ?? {}), 'budgets');
+    this.budgets = budgetChecker(problem.budgets);
   }
 
   get size(): number {
@@ -83,12 +85,17 @@ export class Archive {
       if (results.length !== fresh.length) throw new Error(`evaluator returned ${results.length} results for ${fresh.length} architectures`);
       results.forEach((result, j) => {
         const arch = fresh[j];
+        // Spelled out, not spread: a spread record plus overrides can end up a slow dictionary-mode object.
         const record: EvaluatedArch = {
-          ...result,
           arch: { space: arch.space, ks: [...arch.ks], e: [...arch.e], d: [...arch.d], r: arch.r },
+          accuracy: result.accuracy,
+          latencyMs: result.latencyMs,
+          params: result.params,
+          macs: result.macs,
+          sizeBytes: result.sizeBytes,
           id: freshIds[j],
-          feasible: feasible(result, this.problem.budgets),
-          violation: constraintViolation(result, this.problem.budgets),
+          feasible: this.budgets.feasible(result),
+          violation: this.budgets.violation(result),
           step,
         };
         this.byId.set(record.id, record);

@@ -62,7 +62,7 @@ function latencyOf(e: Evaluated, device: string): number {
 }
 
 export function feasible(e: Evaluated, budgets: Budgets | undefined): boolean {
-  return limits(budgets).every((l) => l.value(e) <= l.limit);
+  return budgetChecker(budgets).feasible(e);
 }
 
 /**
@@ -70,12 +70,31 @@ export function feasible(e: Evaluated, budgets: Budgets | undefined): boolean {
  * milliseconds, parameters and bytes add up on one scale in Deb's constrained domination.
  */
 export function constraintViolation(e: Evaluated, budgets: Budgets | undefined): number {
-  let total = 0;
-  for (const l of limits(budgets)) {
-    const v = l.value(e);
-    if (v > l.limit) total += l.limit > 0 ? v / l.limit - 1 : v - l.limit;
-  }
-  return total;
+  return budgetChecker(budgets).violation(e);
+}
+
+export interface BudgetChecker {
+  feasible(e: Evaluated): boolean;
+  violation(e: Evaluated): number;
+}
+
+/** feasible and constraintViolation with the limits read once: an Archive checks every evaluated arch. */
+export function budgetChecker(budgets: Budgets | undefined): BudgetChecker {
+  const all = limits(budgets);
+  return {
+    feasible(e) {
+      for (const l of all) if (!(l.value(e) <= l.limit)) return false;
+      return true;
+    },
+    violation(e) {
+      let total = 0;
+      for (const l of all) {
+        const v = l.value(e);
+        if (v > l.limit) total += l.limit > 0 ? v / l.limit - 1 : v - l.limit;
+      }
+      return total;
+    },
+  };
 }
 
 /** "latency on pixel6 41.2 ms > 30 ms, params 5.1e6 > 5e6" (or "no violation"). */

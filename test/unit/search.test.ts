@@ -5,10 +5,12 @@ import { TailorError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
 import { SearchSpace, blockCount, getSpace } from '../../src/core/space';
 import {
+  Archive,
   Budgets,
   Evaluated,
   EvaluatedArch,
   SearchProblem,
+  budgetChecker,
   constrainedDominates,
   constraintViolation,
   crossoverArch,
@@ -27,6 +29,7 @@ import {
   mnasnetReward,
   mutateArch,
   mutationOptions,
+  NSGA2_DEFAULTS,
   nonDominatedIndices,
   normalizedHypervolume,
   nsga2,
@@ -34,6 +37,7 @@ import {
   rankAndCrowding,
   reinforce,
   survivorIndices,
+  Vector,
 } from '../../src/search';
 
 const tiny = getSpace('ofa-mbv3-tiny');
@@ -371,6 +375,40 @@ describe('search: problem and constraints', () => {
     assert.equal(constraintViolation(e, undefined), 0);
   });
 
+  it('a budget checker reads the limits once and agrees with feasible and constraintViolation', () => {
+    const rng = new Rng(13);
+    const all: Budgets[] = [{}, BUDGETS, { latencyMs: { b: 90 }, maxMacs: 2e7, maxSizeBytes: 6e5 }, { maxParams: 0 }];
+    for (const budgets of all) {
+      const checker = budgetChecker(budgets);
+      for (let n = 0; n < 200; n++) {
+        const e = synthetic(tiny, sampleArch(tiny, rng));
+        assert.equal(checker.feasible(e), feasible(e, budgets));
+        assert.equal(checker.feasible(e), withinBudgets(e, budgets));
+        assert.equal(checker.violation(e), constraintViolation(e, budgets));
+        assert.equal(checker.violation(e) === 0, checker.feasible(e));
+      }
+    }
+    assert.throws(() => budgetChecker({ latencyMs: { c: 1 } }).feasible(synthetic(tiny, minArch(tiny))), /no latency for device "c"/);
+  });
+
+  it('archive records hold exactly the evaluated fields, the arch as asked, and the budget verdict', () => {
+    const archive = new Archive(tiny, problem(BUDGETS));
+    const rng = new Rng(14);
+    const archs = Array.from({ length: 30 }, () => sampleArch(tiny, rng));
+    const records = archive.evaluate([...archs, archs[0]], 3);
+    assert.equal(records.length, 31);
+    assert.equal(records[30], records[0], 'a repeat is served from the archive');
+    assert.equal(archive.size, 30);
+    records.slice(0, 30).forEach((r, i) => {
+      const e = synthetic(tiny, archs[i]);
+      assert.deepEqual(Object.keys(r), ['arch', 'accuracy', 'latencyMs', 'params', 'macs', 'sizeBytes', 'id', 'feasible', 'violation', 'step']);
+      assert.deepEqual(r.arch, archs[i]);
+      assert.notEqual(r.arch.ks, archs[i].ks, 'the record keeps its own copy of the arch');
+      assert.deepEqual([r.accuracy, r.latencyMs, r.params, r.macs, r.sizeBytes], [e.accuracy, e.latencyMs, e.params, e.macs, e.sizeBytes]);
+      assert.deepEqual([r.feasible, r.violation, r.step], [withinBudgets(e, BUDGETS), constraintViolation(e, BUDGETS), 3]);
+    });
+  });
+
   it('budgets on a device the problem does not evaluate are refused', () => {
     expectCode(() => evolution(tiny, problem({ latencyMs: { c: 10 } }), { seed: 1, generations: 1 }), 'INVALID_OPTION', /device\(s\) c/);
     expectCode(() => nsga2(tiny, problem(), { seed: 1, objectives: ['accuracy', 'latency:x'] }), 'INVALID_OPTION', /x not evaluated/);
@@ -496,6 +534,34 @@ describe('search: algorithms', () => {
     assert.ok(found - baseline > 0.1 * best, `NSGA-II ${found}, random ${baseline}, exact ${best}`);
     const last = result.history[result.history.length - 1];
     assert.equal(last.evaluations, result.evaluations);
+  });
+
+  it("NSGA-II's defaults (population 50) reach 0.99 of the exact front's hypervolume with 2% of a small space evaluated", () => {
+    assert.deepEqual([NSGA2_DEFAULTS.population, NSGA2_DEFAULTS.generations], [50, 200], 'about 10k evaluations by default, as before');
+    // A sub-space small enough to enumerate: kernel 5, expand 3 or 6, depth 3, one resolution: 2^15 networks.
+    const sub: SearchSpace = { ...tiny, kernelSizes: [5], expandRatios: [3, 6], depths: [3], resolutions: [28] };
+    const all: Vector[] = [];
+    for (let n = 0; n < 2 ** 15; n++) {
+      const e = tiny.stages.flatMap((_, s) => [0, 1, 2, 3].map((j) => (j < 3 && (n >> (3 * s + j)) & 1 ? 6 : 3)));
+      const r = synthetic(tiny, { space: tiny.id, ks: new Array(20).fill(5), e, d: [3, 3, 3, 3, 3], r: 28 });
+      all.push([-r.accuracy, r.latencyMs.a]);
+    }
+    // The exact front: by latency, every network more accurate than all faster ones.
+    const front: Vector[] = [];
+    for (const p of all.sort((a, b) => a[1] - b[1] || a[0] - b[0])) if (!front.length || p[0] < front[front.length - 1][0]) front.push(p);
+    const bounds = {
+      ideal: [Math.min(...front.map((p) => p[0])), Math.min(...front.map((p) => p[1]))],
+      nadir: [Math.max(...front.map((p) => p[0])), Math.max(...front.map((p) => p[1]))],
+    };
+    const best = normalizedHypervolume(front, bounds);
+    for (const seed of [1, 2, 3]) {
+      // 12 generations: at most 650 evaluations, 2% of the 32768 networks.
+      const result = nsga2(sub, problem(), { seed, generations: 12, objectives: ['accuracy', 'latency:a'] });
+      assert.ok(result.evaluations <= 0.02 * 2 ** 15, `${result.evaluations} evaluations`);
+      assert.equal(result.population.length, 50);
+      const found = normalizedHypervolume(result.front.map((r) => [-r.accuracy, r.latencyMs.a]), bounds);
+      assert.ok(found / best >= 0.99, `seed ${seed}: ${found / best} of the exact front's hypervolume after ${result.evaluations} evaluations`);
+    }
   });
 
   it('NSGA-II on three objectives: the front covers both devices and the history tracks hypervolume', () => {

@@ -65,9 +65,12 @@ export function batchNormTraining(tf: typeof TF, x: Tensor, bn: BnTensors): Tens
   const n = x.size / c;
   const op = tf.customGrad((...args: (Tensor | TF.GradSaveFunc)[]) => {
     const [input, gamma, beta, save] = args as [Tensor, Tensor, Tensor, TF.GradSaveFunc];
-    // Shifted by the running mean so E[x^2] - E[x]^2 does not cancel catastrophically in float32.
-    const shift = bn.mean;
-    const rows = tf.reshape(tf.sub(input, shift), [n, c]) as Tensor2D;
+    // Shifted by the batch's first row so E[x^2] - E[x]^2 does not cancel catastrophically in
+    // float32; a shift taken from the batch itself (not the running mean) keeps the statistics a
+    // function of the batch alone, so BN recalibration gives the same result whatever ran before.
+    const flat = tf.reshape(input, [n, c]) as Tensor2D;
+    const shift = tf.slice(flat, [0, 0], [1, c]);
+    const rows = tf.sub(flat, shift) as Tensor2D;
     const shiftedMean = columnMeans(tf, rows);
     const variance = tf.relu(tf.sub(columnMeans(tf, tf.square(rows) as Tensor2D), tf.square(shiftedMean))); // clamp rounding below zero
     const invStd = tf.rsqrt(tf.add(variance, BN_EPS));

@@ -3,6 +3,9 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import * as path from 'node:path';
 import { TailorError } from './core/errors';
 import { PACKAGE_ROOT } from './core/workspace';
+import { ACC_PREDICTOR_DEFAULTS } from './accuracy/build';
+import { SEARCH_DEFAULTS } from './specialize/search-run';
+import { TRAIN_DEFAULTS } from './training/train-run';
 
 // Command modules (and the runtimes they use) load only when their command runs: --help stays fast.
 type Run = (opts: any, global: any, ...args: any[]) => Promise<void>;
@@ -87,9 +90,9 @@ program
   .requiredOption('--space <id>', 'search space, e.g. ofa-mbv3-tiny')
   .requiredOption('--dataset <name>', 'mnist, fashion-mnist, or an image folder (one sub-folder per class)')
   .requiredOption('--out <dir>', 'run directory (checkpoint, log.jsonl, run.json)')
-  .option('--epochs-scale <f>', "multiplies OFA's epochs per phase (at least 1 each)", parseFloat, 0.02)
-  .option('--seed <n>', 'seed of initialisation, sampling, splits and augmentation', integer, 0)
-  .option('--batch-size <n>', 'images per step', positiveInt, 64)
+  .option('--epochs-scale <f>', "multiplies OFA's epochs per phase (at least 1 each)", parseFloat, TRAIN_DEFAULTS.epochsScale)
+  .option('--seed <n>', 'seed of initialisation, sampling, splits and augmentation', integer, TRAIN_DEFAULTS.seed)
+  .option('--batch-size <n>', 'images per step', positiveInt, TRAIN_DEFAULTS.batchSize)
   .option('--limit <n>', 'train on at most this many images (quick runs)', positiveInt)
   .option('--resume', 'continue the run in --out exactly where its last checkpoint left it')
   .option('--arch <arch>', 'train only this subnet from scratch (the baseline for supernet subnets), as many epochs as progressive shrinking takes at this --epochs-scale')
@@ -110,11 +113,11 @@ program
   .command('acc-predictor')
   .description("measure sampled subnets of a trained supernet and train OFA's accuracy predictor (MLP) on them")
   .requiredOption('--supernet <run>', 'training run directory')
-  .option('--samples <n>', 'subnets to measure (cached in the run: re-running never measures one twice)', positiveInt, 200)
-  .option('--seed <n>', 'seed of the sample, the split and the MLP', integer, 0)
-  .option('--bn-images <n>', 'validation images for BN recalibration of each subnet', positiveInt, 500)
-  .option('--eval-images <n>', 'validation images after those that score each subnet', positiveInt, 2000)
-  .option('--epochs <n>', 'MLP training epochs', positiveInt, 150)
+  .option('--samples <n>', 'subnets to measure (cached in the run: re-running never measures one twice)', positiveInt, ACC_PREDICTOR_DEFAULTS.samples)
+  .option('--seed <n>', 'seed of the sample, the split and the MLP', integer, ACC_PREDICTOR_DEFAULTS.seed)
+  .option('--bn-images <n>', 'validation images for BN recalibration of each subnet', positiveInt, ACC_PREDICTOR_DEFAULTS.bnImages)
+  .option('--eval-images <n>', 'validation images after those that score each subnet', positiveInt, ACC_PREDICTOR_DEFAULTS.evalImages)
+  .option('--epochs <n>', 'MLP training epochs', positiveInt, ACC_PREDICTOR_DEFAULTS.epochs)
   .option('--json', 'machine-readable report')
   .action(lazy(() => import('./cli/commands/acc-predictor.js')));
 
@@ -124,15 +127,15 @@ program
   .requiredOption('--supernet <run>', 'training run directory (with an accuracy predictor: tailor acc-predictor)')
   .requiredOption('--targets <file>', 'targets.json: { "targets": [ { "name", "devices": { "<id>": { "latencyMs": n } }, "maxParams"?, "maxMacs"?, "maxSizeBytes"? } ] }')
   .requiredOption('--out <dir>', 'output folder: one sub-folder per target')
-  .addOption(new Option('--algorithm <name>', 'search algorithm').choices(['nsga2', 'evolution', 'mnasnet', 'reinforce', 'random']).default('nsga2'))
-  .option('--seed <n>', 'seed of the search', integer, 0)
+  .addOption(new Option('--algorithm <name>', 'search algorithm').choices(['nsga2', 'evolution', 'mnasnet', 'reinforce', 'random']).default(SEARCH_DEFAULTS.algorithm))
+  .option('--seed <n>', 'seed of the search', integer, SEARCH_DEFAULTS.seed)
   .option('--measure', 'evaluate every emitted subnet (top-1 on the test split) and measure its latency on attached devices')
-  .option('--max-subnets <n>', 'subnets exported per target, spread along the front', positiveInt, 8)
+  .option('--max-subnets <n>', 'subnets exported per target, spread along the front', positiveInt, SEARCH_DEFAULTS.maxSubnets)
   .option('--generations <n>', 'generations (policy updates for reinforce); default per algorithm', positiveInt)
   .option('--population <n>', 'population (batch size for reinforce); default per algorithm', positiveInt)
-  .addOption(new Option('--reward <kind>', 'MnasNet reward for mnasnet and reinforce').choices(['soft', 'hard']).default('soft'))
+  .addOption(new Option('--reward <kind>', 'MnasNet reward for mnasnet and reinforce').choices(['soft', 'hard']).default(SEARCH_DEFAULTS.reward))
   .option('--resolutions <list>', 'resolutions to search, e.g. 24,28 (default: all the device tables cover)', intList)
-  .option('--bn-images <n>', 'validation images for BN recalibration of each emitted subnet', positiveInt, 2000)
+  .option('--bn-images <n>', 'validation images for BN recalibration of each emitted subnet', positiveInt, SEARCH_DEFAULTS.bnImages)
   .option('--strict', 'refuse tables measured on other hardware instead of warning')
   .option('--json', 'print the pareto.json of every target')
   .action(lazy(() => import('./cli/commands/search.js')));
@@ -145,9 +148,11 @@ program
 
 program
   .command('profile')
-  .description('measure a latency lookup table for a device and space (in-context kernel timings)')
+  .description('measure a latency lookup table for a device and space, or (--kernels) kernel regressors for any ONNX model')
   .requiredOption('--device <id>', 'device id (devices/<id>.json)')
-  .requiredOption('--space <id>', 'search space')
+  .option('--space <id>', 'search space (the lookup table to measure)')
+  .option('--kernels', 'instead of a space: time sampled kernels in context and train one random forest per kernel type')
+  .option('--samples <n>', 'with --kernels: sampled profiling graphs (default 240)', positiveInt)
   .option('--resolutions <list>', 'resolutions to cover (default: every resolution of the space)', intList)
   .option('--threads <n>', 'intra-op threads (default: the device descriptor, else 1)', positiveInt)
   .option('--seed <n>', 'seed of the measurement plan and weights', integer, 0)
@@ -159,9 +164,11 @@ program
 
 program
   .command('predict')
-  .description('predicted latency of an architecture on a device, with a per-piece breakdown')
+  .description('predicted latency of an architecture (lookup table) or of any ONNX model (kernel regressors) on a device')
   .requiredOption('--device <id>', 'device id')
-  .requiredOption('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
+  .option('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
+  .option('--model <file>', 'an ONNX model: predicted from the kernel regressors (tailor profile --kernels)')
+  .option('--input-shape <name:dims>', 'with --model: size of a dynamic input, e.g. input:1x3x224x224 (repeatable)', collect)
   .option('--space <id>', 'search space')
   .option('--strict', 'refuse when the table was measured on other hardware')
   .option('--json', 'machine-readable output')
@@ -169,9 +176,10 @@ program
 
 program
   .command('validate')
-  .description('measure random subnets end to end and compare with the table\'s predictions')
+  .description('measure random subnets (or every .onnx of --models) end to end and compare with the predictions')
   .requiredOption('--device <id>', 'device id')
-  .requiredOption('--space <id>', 'search space')
+  .option('--space <id>', 'search space (validates the lookup table)')
+  .option('--models <dir>', 'instead of a space: validate the kernel regressors on every .onnx in this directory')
   .option('--samples <n>', 'number of random subnets', positiveInt, 50)
   .option('--resolutions <list>', 'resolutions to sample from (default: all in the table)', intList)
   .option('--seed <n>', 'sampling seed', integer, 1)
@@ -204,7 +212,17 @@ program
   .description('start the HTTP service')
   .option('--port <n>', 'port (default: $PORT or 3000)', positiveInt)
   .option('--data-dir <dir>', 'jobs database directory (default: $TAILOR_DATA_DIR or <home>/.tailor)')
+  .option('--model-dir <dir>', 'the directory whose models requests may name by path (default: $TAILOR_MODEL_DIR; none: uploads only)')
   .action(lazy(() => import('./cli/commands/serve.js')));
+
+program
+  .command('gate')
+  .description('check ONNX models against size, params, MACs and per-device latency budgets (exit 0 pass, 1 over budget, 2 bad input)')
+  .option('--config <file>', 'budgets file (default: tailor.budgets.json, else the "tailor" key of package.json, in the current directory)')
+  .addOption(new Option('--format <format>', 'report format').choices(['text', 'json', 'junit', 'markdown']).default('text'))
+  .option('--baseline <file>', 'a previous JSON report: show each figure\'s change against it')
+  .option('--save-baseline <file>', 'write this run\'s JSON report (atomically) as the next baseline')
+  .action(lazy(() => import('./cli/commands/gate.js')));
 
 async function main(): Promise<void> {
   try {

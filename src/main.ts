@@ -6,6 +6,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './api/app.module';
 import { TailorConfig, configFromEnv } from './api/config';
 import { ErrorFilter } from './api/error.filter';
+import multipart from '@fastify/multipart';
+import { MAX_UPLOAD_BYTES } from './api/gate/gate.dto';
 import * as path from 'node:path';
 import { TailorError } from './core/errors';
 import { PACKAGE_ROOT } from './core/workspace';
@@ -26,6 +28,8 @@ export async function createApp(options: ServerOptions = {}): Promise<INestAppli
     abortOnError: false, // startup errors (data directory in use, ...) reach the caller: exit 2 with a message
   });
   app.useGlobalFilters(new ErrorFilter(app.get(HttpAdapterHost).httpAdapter));
+  // Model uploads (POST /gate): one file, held in memory while it is checked.
+  await app.register(multipart, { limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 16 } });
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 export interface TailorConfig {
   home: string;
   dataDir: string;
+  /** The only directory whose models HTTP requests may name by path (POST /gate, /latency/predict); null: uploads only. */
+  modelDir?: string | null;
 }
 
 export const TAILOR_CONFIG = Symbol('TAILOR_CONFIG');
@@ -11,5 +13,6 @@ export const TAILOR_CONFIG = Symbol('TAILOR_CONFIG');
 export function configFromEnv(overrides: Partial<TailorConfig> = {}): TailorConfig {
   const home = path.resolve(overrides.home ?? process.env.TAILOR_HOME ?? process.cwd());
   const dataDir = path.resolve(overrides.dataDir ?? process.env.TAILOR_DATA_DIR ?? path.join(home, '.tailor'));
-  return { home, dataDir };
+  const modelDir = overrides.modelDir ?? process.env.TAILOR_MODEL_DIR;
+  return { home, dataDir, modelDir: modelDir ? path.resolve(modelDir) : null };
 }

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { workspace } from '../core/workspace';
+import { KernelsService } from '../kernels/kernels.service';
 import { LatencyService } from '../latency/latency.service';
 import { ProfilingService } from '../profiling/profiling.service';
 import { DeviceService } from '../runtime/device.service';
@@ -18,8 +19,9 @@ export class DomainModule {
         { provide: DeviceService, useFactory: () => new DeviceService(workspace(config.home)) },
         { provide: LatencyService, useFactory: (devices: DeviceService) => new LatencyService(devices.ws, devices), inject: [DeviceService] },
         { provide: ProfilingService, useFactory: (devices: DeviceService) => new ProfilingService(devices), inject: [DeviceService] },
+        { provide: KernelsService, useFactory: (devices: DeviceService) => new KernelsService(devices), inject: [DeviceService] },
       ],
-      exports: [TAILOR_CONFIG, DeviceService, LatencyService, ProfilingService],
+      exports: [TAILOR_CONFIG, DeviceService, LatencyService, ProfilingService, KernelsService],
     };
   }
 }

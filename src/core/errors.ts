@@ -45,6 +45,11 @@ const MESSAGES = {
   INCOMPLETE_FIGURE: { status: 422, text: (p: P) => `Budget "${p.budget}": cannot gate ${p.metric} of ${p.file}: ${p.reason}` },
   MODEL_TOO_LARGE: { status: 413, text: (p: P) => `The uploaded model is larger than the upload limit of ${p.limit}; put it in the server's model directory (--model-dir) and pass its path instead.` },
   BUDGETS_NOT_MET: { status: 422, exit: 1, text: (p: P) => `No subnet of ${p.space} meets target "${p.target}" (${p.budgets}) after ${p.evaluated} evaluated; the binding budget: ${p.binding}. Closest: ${p.closest}` },
+  UNKNOWN_RUN: { status: 404, text: (p: P) => `Unknown run "${p.run}"${p.detail ? ` (${p.detail})` : ''}.` },
+  UNKNOWN_SEARCH: { status: 404, text: (p: P) => `Run "${p.run}" has no search "${p.search}".` },
+  RUN_FILE_NOT_FOUND: { status: 404, text: (p: P) => `Search "${p.search}" of run "${p.run}" has no ${p.what}.` },
+  RUN_EXISTS: { status: 409, text: (p: P) => `${p.what} already exists; ${p.hint}.` },
+  RUN_LOCKED: { status: 409, text: (p: P) => `${p.what} is being written by ${p.holder}; wait for it to finish or cancel it.` },
 } as const;
 
 type P = Record<string, string | number | undefined>;

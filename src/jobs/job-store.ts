@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TailorError } from '../core/errors';
 
-export type JobType = 'profile' | 'validate';
+export type JobType = 'profile' | 'validate' | 'train' | 'acc-predictor' | 'search';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 export const FINISHED: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 /** Statuses after which a job does nothing more in this process (interrupted jobs resume at the next start). */

@@ -16,6 +16,10 @@ export interface JobRunner {
   prepare(params: Record<string, unknown>): { device: string; params: Record<string, unknown> };
   /** Jobs with the same lock key (e.g. the table they write) may not be queued or run together. */
   lock?(params: Record<string, unknown>): string;
+  /** Job types in the same lock group compare their lock keys (default: only jobs of the same type). */
+  lockGroup?: string;
+  /** The error for a job refused because `holder` holds its lock (default: the latency table is locked). */
+  lockError?(params: Record<string, unknown>, holder: string): TailorError;
   run(params: Record<string, unknown>, ctx: JobContext): Promise<unknown>;
 }
 
@@ -34,7 +38,7 @@ export class JobService {
 
   constructor(
     private readonly store: JobStore,
-    private readonly runners: Record<JobType, JobRunner>,
+    private readonly runners: Partial<Record<JobType, JobRunner>>,
   ) {
     this.events.setMaxListeners(0);
   }
@@ -59,13 +63,17 @@ export class JobService {
     const lock = runner.lock?.(prepared.params);
     if (lock) {
       const busy = [...this.store.list({ status: 'queued', limit: 10_000 }), ...this.store.list({ status: 'running', limit: 10_000 })]
-        .find((j) => j.type === type && runner.lock!(j.params) === lock);
-      if (busy) throw new TailorError('TABLE_LOCKED', { table: lock, holder: `job ${busy.id}` });
+        .find((j) => this.lockGroup(j.type) === this.lockGroup(type) && this.runners[j.type]?.lock?.(j.params) === lock);
+      if (busy) throw runner.lockError?.(prepared.params, `job ${busy.id}`) ?? new TailorError('TABLE_LOCKED', { table: lock, holder: `job ${busy.id}` });
     }
     const job = this.store.insert({ id: randomUUID(), type: type as JobType, device: prepared.device, params: prepared.params });
     this.emit('status', job);
     this.schedule();
     return job;
+  }
+
+  private lockGroup(type: string): string {
+    return this.runners[type as JobType]?.lockGroup ?? type;
   }
 
   get(id: string): JobRecord {
@@ -138,8 +146,8 @@ export class JobService {
         this.emit('progress', updated);
       },
     };
-    const done = this.runners[job.type]
-      .run(job.params, ctx)
+    const runner = this.runners[job.type];
+    const done = (runner ? runner.run(job.params, ctx) : Promise.reject(new TailorError('INVALID_OPTION', { option: 'type', reason: `this service cannot run "${job.type}" jobs` })))
       .then(
         (result) => this.finish(job.id, { status: 'succeeded', result, progress: 1, message: 'done', etaSeconds: 0 }),
         (e) => {

@@ -4,10 +4,12 @@ import { LatencyService } from '../latency/latency.service';
 import { ProfilingService } from '../profiling/profiling.service';
 import { JobType } from './job-store';
 import { JobRunner } from './job.service';
+import { SupernetJobDirs, supernetRunners } from './supernet-runners';
 
 /** The long tasks the service runs as jobs, over the same services the CLI uses. */
-export function jobRunners(latency: LatencyService, profiling: ProfilingService): Record<JobType, JobRunner> {
+export function jobRunners(latency: LatencyService, profiling: ProfilingService, dirs: SupernetJobDirs): Record<JobType, JobRunner> {
   return {
+    ...supernetRunners(latency, dirs),
     profile: {
       prepare(params) {
         const { device, space, resolutions } = params as { device: string; space: string; resolutions?: number[] };

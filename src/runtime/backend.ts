@@ -34,6 +34,12 @@ export interface DeviceBackend {
   runtimeVersion(): string;
   load(model: Uint8Array): Promise<LoadedModel>;
   loadProfiled(model: Uint8Array): Promise<ProfiledModel>;
+  /**
+   * The graph the runtime actually executes after its own optimizations (fusions, layout
+   * transforms), as a serialized model; for runtimes that can show it (onnxruntime can).
+   * Used to check and attribute kernel profiles, never to time anything.
+   */
+  optimizedModel?(model: Uint8Array): Promise<Uint8Array>;
 }
 
 export interface BackendOptions {

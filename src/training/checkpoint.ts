@@ -81,6 +81,32 @@ export function loadCheckpoint(file: string): LoadedCheckpoint {
   return { meta: header.meta, tensors };
 }
 
+/** The meta of a checkpoint, reading only its header (a run's progress without loading its weights). */
+export function readCheckpointMeta(file: string): CheckpointMeta {
+  const bad = (reason: string): never => {
+    throw new TailorError('INVALID_CHECKPOINT', { file, reason });
+  };
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return bad('no such file');
+  }
+  try {
+    const prefix = Buffer.alloc(MAGIC.length + 4);
+    if (fs.readSync(fd, prefix, 0, prefix.length, 0) < prefix.length || prefix.toString('ascii', 0, MAGIC.length) !== MAGIC) bad('not a Tailor checkpoint');
+    const header = Buffer.alloc(prefix.readUInt32LE(MAGIC.length));
+    if (fs.readSync(fd, header, 0, header.length, prefix.length) < header.length) bad('truncated header');
+    try {
+      return (JSON.parse(header.toString('utf8')) as { meta: CheckpointMeta }).meta;
+    } catch {
+      return bad('unreadable header');
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Copies checkpoint tensors into variables of the same names and shapes. */
 export function restoreVariables(tf: typeof TF, file: string, loaded: LoadedCheckpoint, variables: Map<string, Variable>, prefix = ''): void {
   for (const [name, v] of variables) {

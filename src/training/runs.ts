@@ -6,7 +6,7 @@ import { countModel } from '../core/counters';
 import { TailorError } from '../core/errors';
 import { SearchSpace, getSpace } from '../core/space';
 import { toTensor } from './batches';
-import { loadCheckpoint, restoreVariables } from './checkpoint';
+import { loadCheckpoint, readCheckpointMeta, restoreVariables } from './checkpoint';
 import { Dataset, ImageSet, loadDataset } from './datasets';
 import { Engine } from './engine';
 import { ElasticSupernet, StaticNet } from './supernet';
@@ -38,7 +38,7 @@ export function readRun(dir: string): RunInfo {
 /** Refuses a run whose training has not finished (search and predictors need the final supernet). */
 export function checkRunFinished(dir: string): void {
   const file = path.join(dir, CHECKPOINT_FILE);
-  const meta = loadCheckpoint(file).meta as { phase?: number; epoch?: number };
+  const meta = readCheckpointMeta(file) as { phase?: number; epoch?: number };
   const phases = (JSON.parse(fs.readFileSync(path.join(dir, RUN_FILE), 'utf8')) as { phases?: { name: string }[] }).phases ?? [];
   if (typeof meta.phase !== 'number' || meta.phase < phases.length) {
     const at = phases[meta.phase ?? 0];

@@ -165,7 +165,7 @@ describe('HTTP service (real app on an ephemeral port)', () => {
   });
 
   it('rejects bad jobs, locks tables, cancels', async () => {
-    expectError(await call(server, 'POST', '/jobs', { type: 'train', params: {} }), 400, /type must be one of/);
+    expectError(await call(server, 'POST', '/jobs', { type: 'bake', params: {} }), 400, /type must be one of/);
     expectError(await call(server, 'POST', '/jobs', { type: 'profile', params: { ...tiny, colour: 1 } }), 400, /params\.property colour should not exist/);
     expectError(await call(server, 'POST', '/jobs', { type: 'profile', params: { ...tiny, device: 'ghost' } }), 404, /Unknown device "ghost"/);
     expectError(await call(server, 'POST', '/jobs', { type: 'profile', params: { ...tiny, resolutions: [129] } }), 400, /129 not in ofa-mbv3-w1.0/);

@@ -24,7 +24,7 @@ describe('tailor CLI', () => {
       [['inspect', '--arch', '{"ks":[4]}', '--space', 'ofa-mbv3-w1.0'], /Invalid architecture.*"ks" has 1 entries/],
       [['inspect', '--arch', 'max'], /needs --space/],
       [['profile', '--device', 'local-cpu', '--space', 'ofa-mbv3-w1.0', '--resolutions', '225'], /225 not in ofa-mbv3-w1.0/],
-      [['profile', '--device', 'local-cpu'], /required option '--space/],
+      [['profile', '--device', 'local-cpu'], /needs --space <id> \(a lookup table\) or --kernels/],
       [['validate', '--device', 'local-cpu', '--space', 'ofa-mbv3-w1.0', '--samples', 'x'], /argument 'x' is invalid/],
       [['predict', '--device', 'local-cpu', '--arch', 'max', '--space', 'ofa-mbv3-w1.0'], /No latency table for device "local-cpu"/],
     ];

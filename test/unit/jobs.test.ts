@@ -106,4 +106,30 @@ describe('job service', () => {
     assert.equal(again.get(job.id).attempts, 2);
     store2.close();
   });
+
+  it('compares lock keys across the job types of one lock group, with the runner\'s own error', async () => {
+    const log: string[] = [];
+    const stepped = steppedRunner(log);
+    const onRun = (type: string): JobRunner => ({
+      ...stepped,
+      lock: (params) => `run:${params.run}`,
+      lockGroup: type === 'search' ? undefined : 'run',
+      lockError: (params, holder) => new TailorError('RUN_LOCKED', { what: `Run "${params.run}"`, holder }),
+    });
+    const store = new JobStore(tempDir());
+    const jobs = new JobService(store, { train: onRun('train'), 'acc-predictor': onRun('acc-predictor'), search: onRun('search') });
+    jobs.start();
+    const train = jobs.submit('train', { device: 'trainer', run: 'r1', name: 't' });
+    assert.throws(() => jobs.submit('acc-predictor', { device: 'trainer', run: 'r1', name: 'p' }), (e: unknown) => e instanceof TailorError && e.code === 'RUN_LOCKED' && e.message.includes(`job ${train.id}`));
+    const other = jobs.submit('acc-predictor', { device: 'trainer', run: 'r2', name: 'p2' });
+    const search = jobs.submit('search', { device: 'trainer', run: 'r1', name: 's' }); // another group: its own locks
+    assert.equal(jobs.get(other.id).status, 'queued', 'one job at a time on the trainer queue');
+    await until(() => log.length === 1);
+    jobs.cancel(train.id);
+    jobs.cancel(other.id);
+    jobs.cancel(search.id);
+    await until(() => jobs.get(train.id).status === 'cancelled');
+    await jobs.shutdown();
+    store.close();
+  });
 });

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import {
   BeforeApplicationShutdown, Body, Controller, Delete, Get, HttpCode, Injectable, MessageEvent, Module,
   OnApplicationBootstrap, OnApplicationShutdown, Param, Post, Query, Sse,
@@ -13,7 +14,7 @@ import { jobRunners } from '../../jobs/runners';
 import { LatencyService } from '../../latency/latency.service';
 import { ProfilingService } from '../../profiling/profiling.service';
 import { TAILOR_CONFIG, TailorConfig } from '../config';
-import { CreateJobDto, JOB_PARAMS, ListJobsQuery, ProfileJobParams, ValidateJobParams } from './job.dto';
+import { AccPredictorJobParams, CreateJobDto, JOB_PARAMS, ListJobsQuery, ProfileJobParams, SearchJobParams, TargetDto, TrainJobParams, ValidateJobParams } from './job.dto';
 
 
 function view(job: JobRecord) {
@@ -21,7 +22,7 @@ function view(job: JobRecord) {
 }
 
 @ApiTags('jobs')
-@ApiExtraModels(ProfileJobParams, ValidateJobParams)
+@ApiExtraModels(ProfileJobParams, ValidateJobParams, TrainJobParams, AccPredictorJobParams, SearchJobParams, TargetDto)
 @Controller('jobs')
 class JobsController {
   constructor(private readonly jobs: JobService) {}
@@ -30,9 +31,10 @@ class JobsController {
   @HttpCode(202)
   @ApiAcceptedResponse({ description: '{ id, status }: the job is queued' })
   @ApiBadRequestResponse({ description: 'Bad type or params' })
-  @ApiConflictResponse({ description: 'The table is being written by another job' })
+  @ApiConflictResponse({ description: 'The table, run or search is being written by another job; or the run or search already exists' })
+  @ApiNotFoundResponse({ description: 'Unknown device, space, run, or no latency table' })
   create(@Body() body: CreateJobDto) {
-    const params = plainToInstance(JOB_PARAMS[body.type], body.params);
+    const params: object = plainToInstance(JOB_PARAMS[body.type] as new () => object, body.params);
     const errors = validateSync(params, { whitelist: true, forbidNonWhitelisted: true });
     if (errors.length) {
       const reason = errors.flatMap((e) => Object.values(e.constraints ?? {})).map((m) => `params.${m}`).join('; ');
@@ -106,8 +108,9 @@ class JobsLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown
     { provide: JobStore, useFactory: (config: TailorConfig) => JobStore.open(config.dataDir), inject: [TAILOR_CONFIG] },
     {
       provide: JobService,
-      useFactory: (store: JobStore, latency: LatencyService, profiling: ProfilingService) => new JobService(store, jobRunners(latency, profiling)),
-      inject: [JobStore, LatencyService, ProfilingService],
+      useFactory: (store: JobStore, latency: LatencyService, profiling: ProfilingService, config: TailorConfig) =>
+        new JobService(store, jobRunners(latency, profiling, { home: config.home, cacheDir: path.join(config.home, '.tailor', 'cache') })),
+      inject: [JobStore, LatencyService, ProfilingService, TAILOR_CONFIG],
     },
     JobsLifecycle,
   ],

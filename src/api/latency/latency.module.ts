@@ -1,10 +1,14 @@
-import { Body, Controller, Get, HttpCode, Module, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Module, Param, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
 import { resolveArch } from '../../core/arch-source';
 import { TailorError } from '../../core/errors';
 import { listTables } from '../../latency/table';
 import { LatencyService } from '../../latency/latency.service';
 import { MAX_BATCH, PredictDto } from './predict.dto';
+import { parseInputShapes } from '../../analysis/analyze';
+import { KernelsService } from '../../kernels/kernels.service';
+import { TAILOR_CONFIG, TailorConfig } from '../config';
+import { readAllowedModel } from '../model-dir';
 
 /** Over HTTP an architecture is a config object or a keyword; files and directories stay a CLI affair. */
 function archSource(arch: unknown, index?: number): string {
@@ -20,7 +24,11 @@ function archSource(arch: unknown, index?: number): string {
 @ApiTags('latency')
 @Controller()
 class LatencyController {
-  constructor(private readonly latency: LatencyService) {}
+  constructor(
+    private readonly latency: LatencyService,
+    private readonly kernels: KernelsService,
+    @Inject(TAILOR_CONFIG) private readonly config: TailorConfig,
+  ) {}
 
   @Get('latency-tables')
   @ApiOkResponse({ description: 'Every table: device, space, resolutions, entry count, method' })
@@ -42,6 +50,8 @@ class LatencyController {
   @ApiBadRequestResponse({ description: 'Malformed body, unknown fields, bad architecture form' })
   @ApiUnprocessableEntityResponse({ description: 'Architecture outside the space, missing table keys' })
   async predict(@Body() body: PredictDto) {
+    if (body.model !== undefined) return this.predictModel(body);
+    if (body.inputShape !== undefined) throw new TailorError('INVALID_REQUEST', { reason: '"inputShape" applies to "model" only' });
     if (body.archs === undefined) return this.latency.predict({ device: body.device, space: body.space, strict: body.strict, arch: archSource(body.arch) });
     if (body.arch !== undefined) throw new TailorError('INVALID_REQUEST', { reason: 'give either "arch" or "archs", not both' });
     if (!Array.isArray(body.archs)) throw new TailorError('INVALID_REQUEST', { reason: '"archs" must be an array' });
@@ -53,6 +63,18 @@ class LatencyController {
       results.push(body.breakdown ? p : { space: p.space, resolution: p.resolution, latencyMs: p.latencyMs, arch: p.arch });
     }
     return { device: body.device, count: results.length, results };
+  }
+
+  /** { device, model, inputShape? }: an ONNX model of the allowed model directory, from the kernel regressors. */
+  private predictModel(body: PredictDto) {
+    const others = (['arch', 'archs', 'space', 'breakdown', 'strict'] as const).filter((k) => body[k] !== undefined);
+    if (others.length) throw new TailorError('INVALID_REQUEST', { reason: `"model" comes without ${others.map((k) => `"${k}"`).join(', ')} (those are for architectures of a search space)` });
+    const specs = body.inputShape === undefined ? [] : Array.isArray(body.inputShape) ? body.inputShape : [body.inputShape];
+    if (!specs.every((s) => typeof s === 'string')) throw new TailorError('INVALID_REQUEST', { reason: '"inputShape" must be "name:dims" or a list of those' });
+    const inputShapes = parseInputShapes(specs);
+    const predictor = this.kernels.predictor(body.device); // unknown device or no regressors: before reading anything
+    const { bytes } = readAllowedModel(this.config.modelDir, body.model!);
+    return predictor.predict(bytes, { file: body.model, inputShapes });
   }
 }
 

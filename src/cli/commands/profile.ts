@@ -1,3 +1,4 @@
+import { TailorError } from '../../core/errors';
 import { countEntries } from '../../latency/table';
 import { ProfileResult } from '../../profiling/profiler';
 import { GlobalOptions, services } from '../context';
@@ -6,7 +7,9 @@ import { progressBar } from '../progress';
 
 export interface ProfileCliOptions {
   device: string;
-  space: string;
+  space?: string;
+  kernels?: boolean;
+  samples?: number;
   resolutions?: number[];
   threads?: number;
   seed: number;
@@ -16,7 +19,7 @@ export interface ProfileCliOptions {
   json?: boolean;
 }
 
-export async function profile(opts: ProfileCliOptions, global: GlobalOptions): Promise<ProfileResult> {
+export async function profile(opts: ProfileCliOptions & { space: string }, global: GlobalOptions): Promise<ProfileResult> {
   const { profiling } = services(global);
   const bar = progressBar(`profile ${opts.device}`);
   try {
@@ -39,7 +42,10 @@ export function describeProfile(result: ProfileResult): string {
 }
 
 export async function run(opts: ProfileCliOptions, global: GlobalOptions): Promise<void> {
-  const result = await profile(opts, global);
+  if (opts.kernels) return (await import('./profile-kernels.js')).run(opts, global);
+  if (opts.space === undefined) throw new TailorError('INVALID_OPTION', { option: '--space', reason: 'profile needs --space <id> (a lookup table) or --kernels (kernel regressors)' });
+  if (opts.samples !== undefined) throw new TailorError('INVALID_OPTION', { option: '--samples', reason: 'it applies to --kernels only' });
+  const result = await profile({ ...opts, space: opts.space }, global);
   if (opts.json) {
     const { table, ...rest } = result;
     return printJson({ ...rest, resolutions: table.resolutions });

@@ -1,3 +1,4 @@
+import { TailorError } from '../../core/errors';
 import { archId } from '../../core/arch';
 import { getSpace } from '../../core/space';
 import { ValidationReport } from '../../latency/validate';
@@ -7,7 +8,8 @@ import { progressBar } from '../progress';
 
 export interface ValidateCliOptions {
   device: string;
-  space: string;
+  space?: string;
+  models?: string;
   samples: number;
   resolutions?: number[];
   seed: number;
@@ -17,7 +19,7 @@ export interface ValidateCliOptions {
   json?: boolean;
 }
 
-export async function validate(opts: ValidateCliOptions, global: GlobalOptions): Promise<ValidationReport & { warnings: string[] }> {
+export async function validate(opts: ValidateCliOptions & { space: string }, global: GlobalOptions): Promise<ValidationReport & { warnings: string[] }> {
   const { latency } = services(global);
   const bar = progressBar(`validate ${opts.device}`);
   try {
@@ -43,7 +45,10 @@ export function describeValidation(r: ValidationReport): string {
 }
 
 export async function run(opts: ValidateCliOptions, global: GlobalOptions): Promise<void> {
-  const report = await validate(opts, global);
+  if (opts.models !== undefined && opts.space !== undefined) throw new TailorError('INVALID_OPTION', { option: '--models', reason: 'give either --space or --models, not both' });
+  if (opts.models !== undefined) return (await import('./validate-models.js')).run({ ...opts, models: opts.models }, global);
+  if (opts.space === undefined) throw new TailorError('INVALID_OPTION', { option: '--space', reason: 'validate needs --space <id> (lookup table) or --models <dir> (kernel regressors)' });
+  const report = await validate({ ...opts, space: opts.space }, global);
   for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
   if (opts.json) return printJson(report);
   console.log(describeValidation(report));

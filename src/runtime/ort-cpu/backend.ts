@@ -65,6 +65,19 @@ export class OrtCpuBackend implements DeviceBackend {
     };
   }
 
+  async optimizedModel(model: Uint8Array): Promise<Uint8Array> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailor-ort-opt-'));
+    try {
+      const file = path.join(dir, 'optimized.onnx');
+      // logSeverityLevel 3: onnxruntime warns that NCHWc graphs are hardware specific, which is the point here
+      const session = await this.createSession(model, { optimizedModelFilePath: file, logSeverityLevel: 3 });
+      await session.release();
+      return fs.readFileSync(file);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   async loadProfiled(model: Uint8Array): Promise<ProfiledModel> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailor-ort-'));
     const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });

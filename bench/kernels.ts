@@ -1,0 +1,78 @@
+/**
+ * npm run bench:kernels
+ * Kernel-level latency prediction for arbitrary ONNX models on this machine's CPU (local-cpu):
+ * 1. profiles sampled kernels in context (`tailor profile --kernels`), or reuses the profile in
+ *    .bench/kernels when it is complete (KERNELS_FRESH=1 re-profiles; KERNELS_SAMPLES=N sets --samples);
+ * 2. generates the validation model set (src/kernels/zoo.ts: 18 models) into .bench/kernels/models;
+ * 3. validates (`tailor validate --models`) and prints within 5% / 10%, MAPE, per model and per kind,
+ *    the plan's agreement with the graph onnxruntime ran, and the machine's load.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { workspace } from '../src/core/workspace';
+import { writeFileAtomic } from '../src/core/fs-atomic';
+import { summarizeValidation } from '../src/latency/validate';
+import { KernelsService } from '../src/kernels/kernels.service';
+import { readKernelProfile, profilePath } from '../src/kernels/store';
+import { modelZoo } from '../src/kernels/zoo';
+import { DeviceService } from '../src/runtime/device.service';
+import '../src/runtime/registry';
+
+const DEVICE = 'local-cpu';
+
+async function main() {
+  const home = path.resolve(__dirname, '..', '..', '.bench', 'kernels');
+  const ws = workspace(home);
+  const devices = new DeviceService(ws);
+  const kernels = new KernelsService(devices);
+  const samples = Number(process.env.KERNELS_SAMPLES ?? 360);
+  const load0 = os.loadavg()[0];
+  const file = profilePath(ws, DEVICE);
+  const reuse = !process.env.KERNELS_FRESH && fs.existsSync(file) && readKernelProfile(file).complete && readKernelProfile(file).graphs.length >= samples;
+  const started = Date.now();
+  let last = 0;
+  const r = await kernels.profile({
+    device: DEVICE, samples, force: !!process.env.KERNELS_FRESH,
+    onProgress: (p) => {
+      if (Date.now() - last > 10_000 || p.done === p.total) {
+        last = Date.now();
+        process.stderr.write(`profile: ${p.done}/${p.total} ${p.message}\n`);
+      }
+    },
+  });
+  const profileSeconds = (Date.now() - started) / 1000;
+  console.log(reuse ? `kernel profile reused: ${r.profileFile}` : `kernel profile: ${r.profile.graphs.length} graphs in ${profileSeconds.toFixed(0)} s (${r.measuredGraphs} measured now)`);
+  const counts = Object.entries(r.model.models).map(([t, m]) => `${t} ${m!.samples}`).join(', ');
+  console.log(`regressors (${fs.statSync(r.modelFile).size >> 10} KiB): ${counts}`);
+  const ag = r.profile.graphs.map((g) => g.agreement).filter((a) => a !== null);
+  const reorders = r.profile.graphs.reduce((s, g) => s + g.kernels.filter((k) => k.type === 'reorder').length, 0);
+  console.log(`plan vs onnxruntime: ${reorders} planned reorders, ${ag.reduce((s, a) => s + a!.missedReorders, 0)} not inserted by onnxruntime, ${ag.reduce((s, a) => s + a!.extraReorders, 0)} unplanned; unattributed kernel time ${ag.reduce((s, a) => s + a!.unattributedMs, 0).toFixed(3)} ms over ${ag.length} graphs`);
+
+  const dir = path.join(home, 'models');
+  fs.rmSync(dir, { recursive: true, force: true });
+  const zoo = modelZoo(0);
+  for (const m of zoo) writeFileAtomic(path.join(dir, `${m.name}.onnx`), m.bytes);
+  const report = await kernels.validate(DEVICE, dir, {
+    onProgress: (p) => p.done === p.total && process.stderr.write(`validate: ${p.message}\n`),
+  });
+  const kindOf = new Map(zoo.map((m) => [`${m.name}.onnx`, m.kind]));
+  console.log();
+  console.log('model                          predicted ms  measured ms   error');
+  for (const row of report.rows) console.log(`${row.model.padEnd(30)} ${row.predictedMs.toFixed(3).padStart(12)} ${row.measuredMs.toFixed(3).padStart(12)} ${(row.errorPct >= 0 ? '+' : '') + row.errorPct.toFixed(1)}%`);
+  console.log();
+  const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
+  console.log(`${report.samples} models: within 5% ${pct(report.within5)}, within 10% ${pct(report.within10)}, MAPE ${report.mape.toFixed(2)}%, Spearman ${report.spearman.toFixed(3)}`);
+  console.log(`drift factor x${report.speedFactor.toFixed(3)}; uncalibrated: within 5% ${pct(report.uncalibrated.within5)}, within 10% ${pct(report.uncalibrated.within10)}, MAPE ${report.uncalibrated.mape.toFixed(2)}%`);
+  for (const kind of [...new Set(zoo.map((m) => m.kind))]) {
+    const rows = report.rows.filter((row) => kindOf.get(row.model) === kind);
+    const s = summarizeValidation(rows);
+    console.log(`  ${kind.padEnd(12)} ${rows.length} models: within 10% ${pct(s.within10)}, MAPE ${s.mape.toFixed(2)}%`);
+  }
+  console.log(`load average: ${load0.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at the end (2 cores; > 1 means another process competed)`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+import * as path from 'node:path';
+import { workspace } from '../../core/workspace';
+import { fileModelResolver, findGateConfig, parseGateConfig } from '../../gate/config';
+import { GateService } from '../../gate/gate';
+import { readBaseline, saveBaseline } from '../../gate/report';
+import { Format, REPORTERS } from '../../gate/reporters';
+import { DeviceService } from '../../runtime/device.service';
+import '../../runtime/registry';
+import { GlobalOptions } from '../context';
+
+interface GateOptions {
+  config?: string;
+  format: Format;
+  baseline?: string;
+  saveBaseline?: string;
+}
+
+const shown = (file: string) => {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+};
+
+/**
+ * Exit codes: 0 every budget holds, 1 a budget is exceeded, 2 usage or input error (any TailorError,
+ * mapped in cli.ts). Starts fast: the kernel regressors load only for latency limits, onnxruntime
+ * only for `measure: true`.
+ */
+export async function run(opts: GateOptions, global: GlobalOptions): Promise<void> {
+  const found = findGateConfig({ config: opts.config });
+  process.stderr.write(`tailor gate: budgets from ${shown(found.file)}${found.found === 'package.json' ? ' ("tailor" key)' : ''}\n`);
+  const devices = new DeviceService(workspace(global.home));
+  const budgets = parseGateConfig(found.raw, { source: found.file, devices, resolveModel: fileModelResolver(path.dirname(found.file), found.file) });
+  // Checked before any work: a typo in --baseline fails in a second, not after measuring.
+  const baseline = opts.baseline !== undefined ? { file: shown(path.resolve(opts.baseline)), report: readBaseline(path.resolve(opts.baseline)) } : undefined;
+  const gate = new GateService(devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(devices));
+  const report = await gate.run(budgets, {
+    config: shown(found.file), baseline,
+    onProgress: process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
+  });
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  if (opts.saveBaseline !== undefined) {
+    saveBaseline(path.resolve(opts.saveBaseline), report);
+    process.stderr.write(`tailor gate: baseline saved to ${shown(path.resolve(opts.saveBaseline))}\n`);
+  }
+  process.stdout.write(REPORTERS[opts.format](report));
+  process.exitCode = report.passed ? 0 : 1;
+}

@@ -1,0 +1,197 @@
+import * as fs from 'node:fs';
+import { analyzeOnnx, ModelAnalysis } from '../analysis/analyze';
+import { VALIDATE_DEFAULTS } from '../core/defaults';
+import { TailorError } from '../core/errors';
+import { median } from '../core/latency';
+import type { KernelPredictor } from '../kernels/predict';
+import type { LoadedModel } from '../runtime/backend';
+import type { DeviceService } from '../runtime/device.service';
+import { withMachineLock } from '../runtime/machine-lock';
+import { measureInterleaved } from '../runtime/measure';
+import { Budget, Limit } from './config';
+import { externalDataFiles, readModel, runtimeBytes } from './model';
+import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, Metric, Metrics, applyBaseline } from './report';
+
+/** What the gate needs of the kernel regressors (src/kernels KernelsService), loaded only for latency limits. */
+export interface KernelPredictors {
+  predictor(device: string): Pick<KernelPredictor, 'predict'>;
+}
+
+/**
+ * Whole-model timing for `measure: true`: the validation protocol (warm-up, then round-robin
+ * passes over every measured model of the device, several timed runs each, median).
+ */
+export interface GateMeasureOptions {
+  warmup: number;
+  passes: number;
+  runsPerPass: number;
+}
+
+export const GATE_MEASURE_DEFAULTS: GateMeasureOptions = { warmup: VALIDATE_DEFAULTS.warmup, passes: 10, runsPerPass: VALIDATE_DEFAULTS.runsPerPass };
+
+export interface GateRunOptions {
+  /** The config file the budgets came from (shown in reports). */
+  config?: string | null;
+  baseline?: { file: string; report: JsonBudgetReport[] };
+  measure?: Partial<GateMeasureOptions>;
+  signal?: AbortSignal;
+  onProgress?: (message: string) => void;
+}
+
+const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+function list<T>(items: T[], show: (t: T) => string, max = 5): string {
+  return items.slice(0, max).map(show).join('; ') + (items.length > max ? `; and ${items.length - max} more` : '');
+}
+
+interface Figures {
+  budget: Budget;
+  bytes: Uint8Array;
+  sizeBytes: number;
+  analysis: ModelAnalysis;
+  analysisSeconds: number;
+  predicted: Map<string, { ms: number; seconds: number }>;
+  measured: Map<string, { ms: number; seconds: number }>;
+  notes: string[];
+}
+
+/**
+ * Checks models against their budgets: size, params and MACs from the ONNX analysis, latency per
+ * device from the kernel regressors (predicted), and with `measure: true` also timed on the
+ * attached device (measured). A figure the gate cannot compute in full (unknown ops, nodes
+ * without a predictor) is an input error, never a silent pass.
+ */
+export class GateService {
+  constructor(
+    private readonly devices: DeviceService,
+    /** Called only when a budget has a latency limit: the CLI imports the regressors lazily. */
+    private readonly kernels: () => KernelPredictors | Promise<KernelPredictors>,
+  ) {}
+
+  async run(budgets: Budget[], options: GateRunOptions = {}): Promise<GateReport> {
+    const figures: Figures[] = [];
+    for (const budget of budgets) {
+      options.signal?.throwIfAborted();
+      options.onProgress?.(`analysing ${budget.model.display}`);
+      figures.push(await this.staticFigures(budget));
+    }
+    await this.measure(figures, { ...GATE_MEASURE_DEFAULTS, ...options.measure }, options);
+    const results = figures.map(checkBudget);
+    if (options.baseline) applyBaseline(results, options.baseline.report);
+    return { config: options.config ?? null, baseline: options.baseline?.file ?? null, results, passed: results.every((r) => r.passed) };
+  }
+
+  private async staticFigures(budget: Budget): Promise<Figures> {
+    const display = budget.model.display;
+    const t0 = process.hrtime.bigint();
+    const bytes = readModel(budget.model);
+    const external = externalDataFiles(bytes, budget.model);
+    const sizeBytes = bytes.length + external.reduce((s, f) => s + fs.statSync(f).size, 0);
+    const analysis = analyze(budget, bytes);
+    const analysisSeconds = seconds(t0);
+    if (budget.limits.macs) {
+      const missing = [
+        ...analysis.unsupported.flatMap((u) => u.nodes.map((n) => `node "${n}" (${u.opType}): unsupported op`)),
+        ...analysis.unresolved.map((u) => `node "${u.node}": ${u.reason}`),
+      ];
+      if (missing.length) {
+        throw new TailorError('INCOMPLETE_FIGURE', { budget: budget.name, metric: 'MACs', file: display, reason: `${missing.length} node(s) have no MAC count (${list(missing, (m) => m)})` });
+      }
+    }
+    const predicted = new Map<string, { ms: number; seconds: number }>();
+    const notes: string[] = [];
+    const uncounted = analysis.nodes.filter((n) => n.macs === null).length;
+    if (uncounted) notes.push(`MACs leave out ${uncounted} of ${analysis.nodes.length} node(s) whose shapes are unknown (${analysis.unsupported.map((u) => u.opType).join(', ') || 'run-time shapes'}); a "macs" limit would refuse this model`);
+    if (budget.limits.latency) {
+      const kernels = await this.kernels();
+      for (const device of Object.keys(budget.limits.latency)) {
+        const t1 = process.hrtime.bigint();
+        const p = kernels.predictor(device).predict(bytes, { file: display, inputShapes: budget.inputShapes });
+        if (p.unsupportedCount > 0) {
+          throw new TailorError('INCOMPLETE_FIGURE', {
+            budget: budget.name, metric: `latency on "${device}"`, file: display,
+            reason: `${p.unsupportedCount} node(s) have no kernel predictor (${list(p.unsupported, (u) => `node "${u.node}" (${u.opType}): ${u.reason}`)})`,
+          });
+        }
+        notes.push(...p.warnings.map((w) => `${device}: ${w}`));
+        predicted.set(device, { ms: p.latencyMs, seconds: seconds(t1) });
+      }
+    }
+    return { budget, bytes, sizeBytes, analysis, analysisSeconds, predicted, measured: new Map(), notes };
+  }
+
+  /** measure: true budgets, per device: every model of the device timed round-robin under the machine-wide lock. */
+  private async measure(figures: Figures[], protocol: GateMeasureOptions, options: GateRunOptions): Promise<void> {
+    const byDevice = new Map<string, Figures[]>();
+    for (const f of figures) {
+      if (!f.budget.measure) continue;
+      for (const device of Object.keys(f.budget.limits.latency ?? {})) (byDevice.get(device) ?? byDevice.set(device, []).get(device)!).push(f);
+    }
+    for (const [device, items] of byDevice) {
+      const descriptor = this.devices.get(device);
+      // Loads the device runtime (onnxruntime) only here: gates that do not measure never load it.
+      const backend = await this.devices.open(descriptor, 'measure models for the gate');
+      const models: LoadedModel[] = [];
+      let times: number[][];
+      const t0 = process.hrtime.bigint();
+      try {
+        for (const f of items) {
+          options.onProgress?.(`loading ${f.budget.model.display} on ${device}`);
+          models.push(await backend.load(runtimeBytes(f.bytes, f.budget.model, f.budget.inputShapes)));
+        }
+        times = await withMachineLock(
+          () => measureInterleaved(models, {
+            warmup: protocol.warmup, passes: protocol.passes, runsPerPass: protocol.runsPerPass, signal: options.signal,
+            onPass: (pass, passes) => options.onProgress?.(`measuring on ${device}: pass ${pass}/${passes}`),
+          }),
+          () => options.onProgress?.('waiting for another measurement on this machine'),
+        );
+      } finally {
+        for (const m of models) await m.dispose();
+      }
+      const took = seconds(t0) / items.length;
+      items.forEach((f, i) => f.measured.set(device, { ms: median(times[i]), seconds: took }));
+    }
+  }
+}
+
+/** The ONNX analysis; a dynamic input is named with the budget field that sizes it (not the CLI flag). */
+function analyze(budget: Budget, bytes: Uint8Array): ModelAnalysis {
+  try {
+    return analyzeOnnx(bytes, { file: budget.model.display, inputShapes: budget.inputShapes });
+  } catch (e) {
+    if (e instanceof TailorError && e.code === 'INVALID_INPUT_SHAPE') {
+      throw new TailorError('INVALID_GATE_CONFIG', { source: `(budget "${budget.name}", model ${budget.model.display})`, reason: `inputShape "${e.params.value}": ${e.params.reason}` });
+    }
+    if (!(e instanceof TailorError) || e.code !== 'MISSING_INPUT_SHAPE') throw e;
+    const { input, shape, example } = e.params;
+    throw new TailorError('INCOMPLETE_FIGURE', {
+      budget: budget.name, metric: 'the figures', file: budget.model.display,
+      reason: `input "${input}" has a dynamic shape (${shape}); give its size in the budget: "inputShape": "${input}:${example}"`,
+    });
+  }
+}
+
+function check(metric: Metric, value: number, limit: Limit, secs: number, device?: string, source?: LatencySource): Check {
+  return {
+    id: metric === 'latency' ? `latency:${device}:${source}` : metric,
+    metric, ...(device ? { device, source } : {}), value, limit, passed: value <= limit.value, seconds: secs,
+  };
+}
+
+function checkBudget(f: Figures): BudgetResult {
+  const { limits } = f.budget;
+  const metrics: Metrics = { sizeBytes: f.sizeBytes, params: f.analysis.params, macs: f.analysis.macs, latencyMs: {} };
+  const checks: Check[] = [];
+  if (limits.size) checks.push(check('size', f.sizeBytes, limits.size, f.analysisSeconds));
+  if (limits.params) checks.push(check('params', f.analysis.params, limits.params, f.analysisSeconds));
+  if (limits.macs) checks.push(check('macs', f.analysis.macs, limits.macs, f.analysisSeconds));
+  for (const [device, limit] of Object.entries(limits.latency ?? {})) {
+    const p = f.predicted.get(device)!;
+    const m = f.measured.get(device);
+    metrics.latencyMs[device] = { predicted: p.ms, ...(m ? { measured: m.ms } : {}) };
+    checks.push(check('latency', p.ms, limit, p.seconds, device, 'predicted'));
+    if (m) checks.push(check('latency', m.ms, limit, m.seconds, device, 'measured'));
+  }
+  return { name: f.budget.name, model: f.budget.model.display, passed: checks.every((c) => c.passed), metrics, checks, notes: f.notes };
+}

@@ -1,0 +1,133 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { TailorError } from '../core/errors';
+
+/** A model a budget checks: a file on disk, or bytes uploaded over HTTP. */
+export interface ModelRef {
+  /** As the user named it (the config's path, the upload's file name): shown in reports and messages. */
+  display: string;
+  /** Absolute path; null for an uploaded model (which has no directory, so no external data). */
+  file: string | null;
+  bytes?: Uint8Array;
+}
+
+const TFLITE_REASON = 'TFLite models are not supported yet (a later release adds them); the gate checks ONNX models (.onnx)';
+
+/** TFLite flatbuffers carry the file identifier "TFL3" at byte 4. */
+function isTflite(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && bytes[4] === 0x54 && bytes[5] === 0x46 && bytes[6] === 0x4c && bytes[7] === 0x33;
+}
+
+/** Refuses what the gate cannot check before any work: TFLite by name. */
+export function checkModelName(name: string): void {
+  if (/\.tflite$/i.test(name)) throw new TailorError('UNSUPPORTED_MODEL_FORMAT', { file: name, format: 'TFLite', reason: TFLITE_REASON });
+}
+
+/** The model's bytes (read once; the gate never writes anything beside the model). */
+export function readModel(ref: ModelRef): Uint8Array {
+  checkModelName(ref.display);
+  let bytes = ref.bytes;
+  if (!bytes) {
+    try {
+      bytes = fs.readFileSync(ref.file!);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ENOENT') throw new TailorError('MODEL_NOT_FOUND', { file: ref.display, detail: ref.file !== ref.display ? `resolved to ${ref.file}` : undefined });
+      throw new TailorError('INVALID_ONNX', { file: ref.display, reason: err.code === 'EISDIR' ? 'it is a directory' : err.message });
+    }
+  }
+  checkModelBytes(ref.display, bytes);
+  return bytes;
+}
+
+/** Refuses what the gate cannot check by content: a TFLite flatbuffer, whatever its name. */
+export function checkModelBytes(name: string, bytes: Uint8Array): void {
+  if (isTflite(bytes)) throw new TailorError('UNSUPPORTED_MODEL_FORMAT', { file: name, format: 'TFLite', reason: TFLITE_REASON });
+}
+
+function decode(bytes: Uint8Array, display: string): onnx.ModelProto {
+  try {
+    return onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new TailorError('INVALID_ONNX', { file: display, reason: `it cannot be decoded (${(e as Error).message}); the file is truncated or not ONNX` });
+  }
+}
+
+interface ExternalRef {
+  tensor: onnx.ITensorProto;
+  location: string;
+  offset: number;
+  length: number | null;
+}
+
+function externalRefs(model: onnx.ModelProto): ExternalRef[] {
+  const refs: ExternalRef[] = [];
+  const tensors = [...(model.graph?.initializer ?? []), ...(model.graph?.sparseInitializer ?? []).flatMap((s) => [s.values, s.indices].filter((t): t is onnx.ITensorProto => !!t))];
+  for (const t of tensors) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entry = (key: string) => (t.externalData ?? []).find((e) => e.key === key)?.value ?? undefined;
+    refs.push({ tensor: t, location: entry('location') ?? '', offset: Number(entry('offset') ?? 0), length: entry('length') !== undefined ? Number(entry('length')) : null });
+  }
+  return refs;
+}
+
+/**
+ * Files the model's weights live in besides the model itself (ONNX external data), checked to
+ * exist: a missing one is named. `sizeBytes` of a budget covers the model and these files.
+ */
+export function externalDataFiles(bytes: Uint8Array, ref: ModelRef): string[] {
+  const refs = externalRefs(decode(bytes, ref.display));
+  if (!refs.length) return [];
+  if (!ref.file) {
+    throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `it stores ${refs.length} tensor(s) in external data files (${[...new Set(refs.map((r) => r.location))].join(', ')}), which an upload cannot carry; upload a model with its weights inside` });
+  }
+  const dir = path.dirname(ref.file);
+  const files = new Set<string>();
+  for (const r of refs) {
+    const file = path.resolve(dir, r.location);
+    if (!r.location || path.relative(dir, file).startsWith('..') || path.isAbsolute(r.location)) {
+      throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `tensor "${r.tensor.name}" names the external data file "${r.location}", which is not a file beside the model` });
+    }
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
+      throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `tensor "${r.tensor.name}" is stored in the external data file "${r.location}", which is missing (looked for ${file})` });
+    }
+    files.add(file);
+  }
+  return [...files];
+}
+
+/**
+ * The model as the device runtime should load it, built in memory: external data inlined (a
+ * runtime loading bytes cannot find files) and dynamic input dims pinned to the budget's
+ * inputShape (the runtime would otherwise run them at 1). The original bytes when neither applies.
+ */
+export function runtimeBytes(bytes: Uint8Array, ref: ModelRef, inputShapes: Record<string, number[]> | undefined): Uint8Array {
+  const model = decode(bytes, ref.display);
+  let changed = false;
+  const refs = externalRefs(model);
+  if (refs.length) {
+    const dir = path.dirname(ref.file!);
+    const contents = new Map<string, Buffer>();
+    for (const r of refs) {
+      const file = path.resolve(dir, r.location);
+      if (!contents.has(file)) contents.set(file, fs.readFileSync(file));
+      const data = contents.get(file)!;
+      const end = r.length === null ? data.length : r.offset + r.length;
+      if (r.offset < 0 || end > data.length) {
+        throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `tensor "${r.tensor.name}" reads bytes ${r.offset}-${end} of "${r.location}", which has ${data.length}` });
+      }
+      r.tensor.rawData = data.subarray(r.offset, end);
+      r.tensor.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+      r.tensor.externalData = [];
+    }
+    changed = true;
+  }
+  for (const [name, dims] of Object.entries(inputShapes ?? {})) {
+    const tensorType = model.graph?.input?.find((i) => i.name === name)?.type?.tensorType;
+    if (!tensorType) continue;
+    tensorType.shape = { dim: dims.map((d) => ({ dimValue: d })) };
+    changed = true;
+  }
+  return changed ? onnx.ModelProto.encode(model).finish() : bytes;
+}

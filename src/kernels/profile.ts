@@ -1,0 +1,290 @@
+import * as fs from 'node:fs';
+import { PROFILE_DEFAULTS, REFERENCE_RUNS_FACTOR } from '../core/defaults';
+import { TailorError } from '../core/errors';
+import { median, summarize } from '../core/latency';
+import { Workspace } from '../core/workspace';
+import { OnnxGraph } from '../export/onnx-graph';
+import { withTableLock } from '../latency/table';
+import { DeviceBackend, LoadedModel, NodeEvent, ProfiledModel } from '../runtime/backend';
+import { DeviceDescriptor } from '../runtime/devices';
+import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
+import { withMachineLock } from '../runtime/machine-lock';
+import { measureInterleaved } from '../runtime/measure';
+import { attributeOptimized, OptimizedNode, readOptimizedGraph } from './attribute';
+import { FEATURE_NAMES, kernelFeatures } from './features';
+import { KERNEL_TYPES, KernelType, planKernels } from './fusion';
+import { loadKernelGraph } from './graph';
+import { trainTypeModel } from './regressors';
+import { sampleGraph } from './sampler';
+import {
+  KERNEL_MODEL_SCHEMA, KERNEL_PROFILE_SCHEMA, KernelModelFile, KernelProfile, KernelSample, ProfiledGraph,
+  profilePath, readKernelProfile, saveKernelModel, saveKernelProfile,
+} from './store';
+
+export interface KernelProfileOptions {
+  seed: number;
+  /** Number of sampled profiling graphs (each holds several kernels). */
+  samples: number;
+  /** Graphs timed together, round-robin, in one measurement window; the profile is saved after each. */
+  batchSize: number;
+  warmup: number;
+  passes: number;
+  wallRunsPerPass: number;
+  profileRunsPerPass: number;
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: { done: number; total: number; message: string }) => void;
+}
+
+export const KERNEL_PROFILE_DEFAULTS = {
+  seed: 0, samples: 240, batchSize: 12, warmup: PROFILE_DEFAULTS.warmup, passes: PROFILE_DEFAULTS.passes,
+  wallRunsPerPass: PROFILE_DEFAULTS.wallRunsPerPass, profileRunsPerPass: PROFILE_DEFAULTS.profileRunsPerPass,
+} as const;
+
+/** Graphs of the drift references: fixed for a seed, timed in every window. */
+export const REFERENCE_INDICES = [1_000_000, 1_000_003, 1_000_004];
+
+export interface KernelProfileResult {
+  profileFile: string;
+  modelFile: string;
+  profile: KernelProfile;
+  model: KernelModelFile;
+  measuredGraphs: number;
+  skippedGraphs: number;
+  seconds: number;
+}
+
+/** A one-kernel model: its wall time is the fixed per-inference cost (session call, input copy). */
+export function overheadProbe(): Uint8Array {
+  const g = new OnnxGraph(0, undefined, 'probe');
+  const x = g.input('input', [1, 8, 4, 4]);
+  g.output(g.globalAvgPool(x));
+  return g.bytes();
+}
+
+/**
+ * The device's NCHWc block size, read off the graph the runtime builds for two probes: a 24- and
+ * a 32-channel MaxPool run blocked only when the channels are a multiple of the block.
+ */
+export async function detectBlockSize(backend: DeviceBackend): Promise<number> {
+  if (!backend.optimizedModel) return 0;
+  for (const [channels, block] of [[24, 8], [32, 16]] as const) {
+    const g = new OnnxGraph(0, undefined, 'block-probe');
+    const x = g.input('input', [1, channels, 8, 8]);
+    g.output(g.maxPool(x, 2, 2));
+    const nodes = readOptimizedGraph(await backend.optimizedModel(g.bytes()));
+    if (nodes.some((n) => n.domain === 'com.microsoft.nchwc' && n.opType === 'MaxPool')) return block;
+  }
+  return 0;
+}
+
+interface PreparedGraph {
+  index: number;
+  id: string;
+  family: string;
+  bytes: Uint8Array;
+  kernels: { id: string; type: KernelType; x: number[]; work: number }[];
+  /** Profiler event name -> planned kernel id. */
+  byEvent: Map<string, string>;
+  agreement: ProfiledGraph['agreement'];
+}
+
+async function prepare(backend: DeviceBackend, index: number, seed: number, blockSize: number): Promise<PreparedGraph> {
+  const s = sampleGraph(seed, index);
+  const g = loadKernelGraph(s.bytes, { file: s.id });
+  const plan = planKernels(g, { blockSize });
+  const macs = new Map(g.nodes.map((n) => [n.name, n.macs ?? 0]));
+  const kernels = plan.kernels.map((k) => ({ id: k.id, ...kernelFeatures(k, (n) => macs.get(n) ?? 0, g.analysis.params) }));
+  let optimized: OptimizedNode[];
+  let agreement: ProfiledGraph['agreement'] = null;
+  if (backend.optimizedModel) {
+    optimized = readOptimizedGraph(await backend.optimizedModel(s.bytes));
+  } else {
+    optimized = g.nodes.map((n) => ({ name: n.name, opType: n.opType, domain: '', inputs: n.inputs, outputs: n.outputs }));
+  }
+  const a = attributeOptimized(g, plan, optimized);
+  if (backend.optimizedModel) agreement = { missedReorders: a.missedReorders.length, extraReorders: a.extraReorders.length, unattributedMs: 0 };
+  return { index, id: s.id, family: s.family, bytes: s.bytes, kernels: kernels.map(({ id, type, x, work }) => ({ id, type, x, work })), byEvent: a.byNode, agreement };
+}
+
+/**
+ * In-context kernel times of one graph: per kernel the median over profiled runs, corrected to
+ * the unprofiled wall time. The profiler's cost is about the same for every kernel executed,
+ * whatever its size, so the correction is a per-kernel constant (also carrying the executor's
+ * per-kernel gap): t = k - delta with delta = (sum k - (wall - fixed cost)) / kernels executed,
+ * floored at a fifth of k, then scaled so the times add up to the wall time exactly. (Scaling
+ * alone would charge the profiler's cost to big kernels and bias graphs of many small kernels.)
+ */
+export function kernelTimes(prepared: Pick<PreparedGraph, 'kernels' | 'byEvent'>, runs: NodeEvent[][], wallMs: number, overheadMs: number): { ms: Map<string, number>; unattributedMs: number } {
+  const perRun = runs.map((run) => {
+    const t = new Map<string, number>(prepared.kernels.map((k) => [k.id, 0]));
+    let lost = 0;
+    for (const ev of run) {
+      const id = prepared.byEvent.get(ev.name);
+      if (id !== undefined && t.has(id)) t.set(id, t.get(id)! + ev.durMs);
+      else lost += ev.durMs;
+    }
+    return { t, lost };
+  });
+  const medians = new Map(prepared.kernels.map((k) => [k.id, median(perRun.map((r) => r.t.get(k.id)!))]));
+  const events = new Map(prepared.kernels.map((k) => [k.id, median(runs.map((run) => run.filter((ev) => prepared.byEvent.get(ev.name) === k.id).length))]));
+  const total = [...medians.values()].reduce((a, b) => a + b, 0);
+  const executed = [...events.values()].reduce((a, b) => a + b, 0);
+  const target = Math.max(wallMs - overheadMs, 0);
+  const delta = executed > 0 ? (total - target) / executed : 0;
+  const corrected = new Map([...medians].map(([id, v]) => [id, v > 0 ? Math.max(v - delta * events.get(id)!, 0.2 * v) : 0]));
+  const sum = [...corrected.values()].reduce((a, b) => a + b, 0);
+  const scale = sum > 0 ? target / sum : 0;
+  return { ms: new Map([...corrected].map(([id, v]) => [id, v * scale])), unattributedMs: median(perRun.map((r) => r.lost)) };
+}
+
+async function measureBatch(backend: DeviceBackend, graphs: PreparedGraph[], extras: Uint8Array[], o: KernelProfileOptions, onPass: (p: number) => void) {
+  const open = new Set<LoadedModel>();
+  const load = async <M extends LoadedModel>(m: Promise<M>) => {
+    const loaded = await m;
+    open.add(loaded);
+    return loaded;
+  };
+  try {
+    const order: LoadedModel[] = [];
+    const runsPerPass: number[] = [];
+    for (const bytes of extras) {
+      order.push(await load(backend.load(bytes)));
+      runsPerPass.push(REFERENCE_RUNS_FACTOR * o.wallRunsPerPass);
+    }
+    const profiled: ProfiledModel[] = [];
+    for (const gr of graphs) {
+      o.signal?.throwIfAborted();
+      const prof = await load(backend.loadProfiled(gr.bytes));
+      profiled.push(prof);
+      order.push(await load(backend.load(gr.bytes)), prof);
+      runsPerPass.push(o.wallRunsPerPass, o.profileRunsPerPass);
+    }
+    const samples = await measureInterleaved(order, { warmup: o.warmup, passes: o.passes, runsPerPass, signal: o.signal, onPass });
+    const events: NodeEvent[][][] = [];
+    for (const p of profiled) {
+      open.delete(p);
+      events.push(await p.finish());
+    }
+    return { extraWall: samples.slice(0, extras.length), wall: graphs.map((_, i) => samples[extras.length + 2 * i]), events };
+  } finally {
+    for (const m of open) await m.dispose().catch(() => undefined);
+  }
+}
+
+/** Per batch window: baseline / references-in-that-window (median over references), as the LUT profiler corrects drift. */
+export function batchScales(p: Pick<KernelProfile, 'reference'>): { scales: number[]; baseline: number[] } {
+  const windows = p.reference.msByBatch;
+  const baseline = p.reference.graphs.map((_, i) => median(windows.map((w) => w[i])));
+  return { scales: windows.map((w) => median(w.map((ms, i) => baseline[i] / ms))), baseline };
+}
+
+/** Trains one forest per kernel type on a (complete) profile; drift-corrected to the profile's baseline speed. */
+export function trainKernelModel(p: KernelProfile): KernelModelFile {
+  const { scales, baseline } = batchScales(p);
+  const byType = new Map<KernelType, KernelSample[]>();
+  for (const gr of p.graphs) {
+    const s = scales[gr.batch] ?? 1;
+    for (const k of gr.kernels) {
+      if (!(k.ms > 0) || !(k.work > 0)) continue;
+      (byType.get(k.type) ?? byType.set(k.type, []).get(k.type)!).push({ ...k, ms: k.ms * s });
+    }
+  }
+  const models: KernelModelFile['models'] = {};
+  for (const type of KERNEL_TYPES) {
+    const samples = byType.get(type);
+    if (samples?.length) models[type] = trainTypeModel(type, samples, p.method.seed);
+  }
+  const overhead = median(p.overheadMs.map((o, i) => (o.p50 ?? o.mean) * (scales[i] ?? 1)));
+  return {
+    schema: KERNEL_MODEL_SCHEMA, device: p.device, backend: p.backend, created: new Date().toISOString(), seed: p.method.seed,
+    blockSize: p.blockSize, features: [...FEATURE_NAMES], target: 'log(ms/work)', overheadMs: overhead,
+    reference: { graphs: p.reference.graphs, ms: baseline }, models,
+  };
+}
+
+export function referenceGraphs(seed: number): Uint8Array[] {
+  return REFERENCE_INDICES.map((i) => sampleGraph(seed, i).bytes);
+}
+
+/**
+ * `tailor profile --kernels`: times sampled kernel-profiling graphs on the device in context
+ * (round-robin windows of `batchSize` graphs, each with and without the runtime's profiler, plus
+ * the fixed-cost probe and drift references), attributes every executed kernel to the planned
+ * kernel it belongs to, saves after every window (an interrupted run resumes), then trains one
+ * random forest per kernel type and saves it beside the measurements.
+ */
+export async function profileKernels(ws: Workspace, device: DeviceDescriptor, backend: DeviceBackend, fingerprint: Fingerprint, o: KernelProfileOptions): Promise<KernelProfileResult> {
+  if (!Number.isInteger(o.samples) || o.samples < 1) throw new TailorError('INVALID_OPTION', { option: '--samples', reason: 'must be a positive integer' });
+  const file = profilePath(ws, device.id);
+  const started = Date.now();
+  return withTableLock(file, async () => {
+    // --force starts over without reading the old file (it may be damaged); it is kept as .bak
+    if (o.force && fs.existsSync(file)) fs.renameSync(file, `${file}.bak-${Date.now()}`);
+    let profile: KernelProfile | null = fs.existsSync(file) ? readKernelProfile(file) : null;
+    if (profile && !o.force) {
+      if (profile.device.fingerprint?.hash !== fingerprint.hash || profile.backend.threads !== backend.threads) {
+        const recorded = profile.device.fingerprint ? describeFingerprint(profile.device.fingerprint) : 'none';
+        throw new TailorError('FINGERPRINT_MISMATCH', { file, table: `${recorded}, ${profile.backend.threads} thread(s)`, current: `${describeFingerprint(fingerprint)}, ${backend.threads} thread(s)` });
+      }
+      if (profile.method.seed !== o.seed) {
+        throw new TailorError('INVALID_OPTION', { option: '--seed', reason: `${file} was measured with seed ${profile.method.seed}; pass --seed ${profile.method.seed} to extend it, or --force to start over` });
+      }
+    }
+    const now = new Date().toISOString();
+    if (!profile) {
+      const blockSize = await detectBlockSize(backend);
+      profile = {
+        schema: KERNEL_PROFILE_SCHEMA, device: { id: device.id, fingerprint },
+        backend: { name: backend.name, version: backend.runtimeVersion(), threads: backend.threads }, created: now, updated: now,
+        method: { seed: o.seed, samples: o.samples, batchSize: o.batchSize, warmup: o.warmup, passes: o.passes, wallRunsPerPass: o.wallRunsPerPass, profileRunsPerPass: o.profileRunsPerPass },
+        blockSize, overheadMs: [], reference: { graphs: REFERENCE_INDICES.map((i) => sampleGraph(o.seed, i).id), msByBatch: [] }, graphs: [], complete: false,
+      };
+    }
+    const p = profile;
+    p.method.samples = Math.max(p.method.samples, o.samples);
+    const have = new Set(p.graphs.map((gr) => gr.index));
+    const todo = Array.from({ length: o.samples }, (_, i) => i).filter((i) => !have.has(i));
+    const batches: number[][] = [];
+    for (let i = 0; i < todo.length; i += o.batchSize) batches.push(todo.slice(i, i + o.batchSize));
+    const total = batches.length * (o.passes + 1) + 1;
+    let done = 0;
+    const extras = [overheadProbe(), ...referenceGraphs(o.seed)];
+    for (const batch of batches) {
+      o.signal?.throwIfAborted();
+      o.onProgress?.({ done, total, message: `graphs ${batch[0] + 1}-${batch[batch.length - 1] + 1}/${o.samples}: building and loading` });
+      const prepared: PreparedGraph[] = [];
+      for (const i of batch) prepared.push(await prepare(backend, i, o.seed, p.blockSize));
+      done++;
+      const { wall, events, extraWall } = await withMachineLock(
+        () => measureBatch(backend, prepared, extras, o, (pass) => o.onProgress?.({ done: done + pass - 1, total, message: `graphs ${batch[0] + 1}-${batch[batch.length - 1] + 1}/${o.samples}: pass ${pass}/${o.passes}` })),
+        () => o.onProgress?.({ done, total, message: 'waiting for another measurement on this machine' }),
+      );
+      done += o.passes;
+      const [overhead, ...refs] = extraWall;
+      const overheadMs = median(overhead);
+      const batchIndex = p.overheadMs.length;
+      p.overheadMs.push(summarize(overhead));
+      p.reference.msByBatch.push(refs.map((r) => Math.round(median(r) * 1e6) / 1e6));
+      prepared.forEach((gr, i) => {
+        const wallMs = median(wall[i]);
+        const { ms, unattributedMs } = kernelTimes(gr, events[i], wallMs, overheadMs);
+        p.graphs.push({
+          index: gr.index, id: gr.id, family: gr.family, batch: batchIndex, wallMs,
+          kernels: gr.kernels.map((k) => ({ ...k, ms: Math.round(ms.get(k.id)! * 1e6) / 1e6 })),
+          agreement: gr.agreement ? { ...gr.agreement, unattributedMs } : null,
+        });
+      });
+      p.graphs.sort((a, b) => a.index - b.index);
+      p.updated = new Date().toISOString();
+      saveKernelProfile(ws, p);
+    }
+    o.onProgress?.({ done, total, message: 'training one random forest per kernel type' });
+    p.complete = p.graphs.length >= p.method.samples;
+    saveKernelProfile(ws, p);
+    const model = trainKernelModel(p);
+    const modelFile = saveKernelModel(ws, model);
+    o.onProgress?.({ done: total, total, message: 'done' });
+    return { profileFile: file, modelFile, profile: p, model, measuredGraphs: todo.length, skippedGraphs: o.samples - todo.length, seconds: (Date.now() - started) / 1000 };
+  });
+}

@@ -1,0 +1,253 @@
+import { Rng, deriveSeed } from '../core/rng';
+import { ActKind, OnnxGraph, T } from '../export/onnx-graph';
+
+/**
+ * Seeded kernel-profiling graphs: small but realistic networks built from chains of sampled
+ * kernels, so every kernel is timed in context (after and before the kinds of layers real
+ * models put around it, with the layout conversions onnxruntime adds between them).
+ * Families: CNN chains (k x k, 1x1, strided, grouped, depthwise convolutions with BN and
+ * activations, MBConv / ResNet blocks with residual adds and SE, pooling, FC heads), whole small
+ * MobileNet- and ResNet-style networks, U-Net /
+ * FPN pieces (resize, concat, channels-last transposes), transformer blocks (linear layers,
+ * batched attention MatMuls, softmax, layer norm, GELU, residuals) and MLP heads.
+ */
+
+export interface SampledGraph {
+  id: string;
+  family: Family;
+  bytes: Uint8Array;
+}
+
+export type Family = 'cnn' | 'net' | 'unet' | 'transformer' | 'mlp';
+const FAMILIES: Family[] = ['cnn', 'net', 'cnn', 'unet', 'transformer', 'net', 'transformer', 'mlp', 'unet'];
+
+/** Channel counts real nets use, block-aligned and not (onnxruntime runs the two differently). */
+const CHANNELS = [8, 12, 16, 20, 24, 32, 36, 40, 48, 56, 64, 72, 80, 96, 112, 120, 128, 144, 160, 192, 200, 240, 256, 288, 320, 384, 480, 512, 576, 672, 720, 960];
+const ACTS: (ActKind | null)[] = ['relu', 'relu', 'relu6', 'hswish', 'sigmoid', 'hsigmoid', 'leaky_relu', null, null];
+/** Per-graph compute budget: keeps one graph well under ~15 ms on one core. */
+const MAX_MACS = 150e6;
+
+const convMacs = (t: T, cout: number, k: number, stride: number, groups: number) =>
+  Math.ceil(t.shape[2] / stride) * Math.ceil(t.shape[3] / stride) * cout * (t.shape[1] / groups) * k * k;
+
+function pickChannels(rng: Rng, near?: number): number {
+  if (near !== undefined && rng.float() < 0.5) {
+    const options = CHANNELS.filter((c) => c >= near / 2 && c <= near * 3);
+    if (options.length) return rng.pick(options);
+  }
+  return rng.pick(CHANNELS);
+}
+
+function cnn(g: OnnxGraph, rng: Rng): void {
+  const hw = rng.pick([7, 14, 14, 28, 28, 56, 56, 112, 112, 160, 224]);
+  let c = hw >= 112 ? rng.pick([3, 3, 8, 16, 24, 32]) : pickChannels(rng);
+  let x = g.input('input', [1, c, hw, hw]);
+  let macs = 0;
+  const layers = rng.int(3, 10);
+  for (let i = 0; i < layers; i++) {
+    const kind = rng.pick(['conv', 'conv', 'pw', 'dw', 'dw', 'group', 'mbconv', 'mbconv', 'resblock', 'pool', 'act', 'bnact'] as const);
+    const small = x.shape[2] <= 2;
+    if (kind === 'conv' || kind === 'pw' || small) {
+      const k = kind === 'pw' || small ? 1 : rng.pick([1, 3, 3, 5, 7]);
+      const stride = small ? 1 : rng.pick([1, 1, 2]);
+      const cout = pickChannels(rng, c);
+      if (macs + convMacs(x, cout, k, stride, 1) > MAX_MACS) continue;
+      macs += convMacs(x, cout, k, stride, 1);
+      x = g.convBnAct(x, { cout, k, stride, act: rng.pick(ACTS), bn: rng.float() < 0.8 });
+    } else if (kind === 'dw') {
+      const k = rng.pick([3, 5, 7]);
+      const stride = rng.pick([1, 1, 2]);
+      macs += convMacs(x, c, k, stride, c);
+      x = g.convBnAct(x, { cout: c, k, stride, groups: c, act: rng.pick(ACTS) });
+    } else if (kind === 'group') {
+      const options = [2, 4, 8].filter((gr) => c % gr === 0 && c / gr >= 2);
+      if (!options.length) continue;
+      const groups = rng.pick(options);
+      const cout = groups * rng.pick([4, 8, 16, 24, 32]);
+      const k = rng.pick([1, 3]);
+      if (macs + convMacs(x, cout, k, 1, groups) > MAX_MACS) continue;
+      macs += convMacs(x, cout, k, 1, groups);
+      x = g.convBnAct(x, { cout, k, groups, act: rng.pick(ACTS) });
+    } else if (kind === 'mbconv') {
+      const e = rng.pick([1, 3, 4, 6]);
+      const mid = e === 1 ? c : Math.max(8, Math.round((c * e) / 8) * 8);
+      const k = rng.pick([3, 5, 7]);
+      const stride = rng.pick([1, 1, 2]);
+      const cout = stride === 1 && rng.float() < 0.6 ? c : pickChannels(rng, c);
+      const cost = (e === 1 ? 0 : convMacs(x, mid, 1, 1, 1)) + convMacs(x, mid, k, stride, mid) + (x.shape[2] / stride) ** 2 * mid * cout;
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      const act = rng.pick(['relu', 'relu6', 'hswish'] as ActKind[]);
+      let y = e === 1 ? x : g.convBnAct(x, { cout: mid, k: 1, act });
+      y = g.convBnAct(y, { cout: mid, k, stride, groups: mid, act });
+      if (rng.float() < 0.4) y = g.se(y);
+      y = g.convBnAct(y, { cout, k: 1, act: null });
+      x = stride === 1 && cout === c ? g.add(x, y) : y;
+    } else if (kind === 'resblock') {
+      const cost = 2 * convMacs(x, c, 3, 1, 1);
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      let y = g.convBnAct(x, { cout: c, k: 3, act: 'relu' });
+      y = g.convBnAct(y, { cout: c, k: 3, act: null });
+      x = g.act(g.add(x, y), 'relu');
+    } else if (kind === 'pool') {
+      x = rng.float() < 0.5 ? g.maxPool(x, rng.pick([2, 3]), 2, x.shape[2] % 2) : g.avgPool(x, rng.pick([2, 3]), rng.pick([1, 2]), 1);
+    } else if (kind === 'act') {
+      x = g.act(x, rng.pick(['relu', 'hswish', 'sigmoid', 'relu6', 'silu', 'tanh'] as ActKind[]));
+    } else {
+      x = g.act(g.batchNorm(x), rng.pick(['relu', 'hswish'] as ActKind[]));
+    }
+    c = x.shape[1];
+  }
+  const head = rng.pick(['gap-fc', 'gap', 'none', 'gmp', 'big', 'big']);
+  if (head === 'big') {
+    // MobileNetV3 / OFA head: GAP, 1x1 conv to 1024-1536 with h_swish, FC to 1000 classes (megabytes of weights)
+    x = g.convBnAct(g.globalAvgPool(x), { cout: rng.pick([1024, 1280, 1536]), k: 1, act: 'hswish', bn: false, bias: true });
+    x = g.gemm(g.flatten(x), 1000);
+  } else if (head === 'gap-fc' || head === 'gap') {
+    x = g.globalAvgPool(x);
+    if (head === 'gap-fc') x = g.gemm(g.flatten(x), rng.pick([10, 100, 1000]));
+  } else if (head === 'gmp') {
+    x = g.globalMaxPool(x);
+  }
+  g.output(x);
+}
+
+/**
+ * A whole small network (stem, stages of MBConv or ResNet blocks, head), so kernels are also timed
+ * amid as many neighbours and as much weight traffic as in real models.
+ */
+function net(g: OnnxGraph, rng: Rng): void {
+  // wide nets at low resolution too: models whose weights (up to ~40 MB) overflow the caches
+  const width = rng.pick([0.5, 0.75, 1, 1.25, 1.5, 2]);
+  const r = rng.pick(width >= 1.5 ? [64, 96, 128] : [64, 96, 128, 160, 192, 224]);
+  const ch = (c: number) => Math.max(8, Math.round((c * width) / 8) * 8);
+  const resnetStyle = rng.float() < 0.3;
+  const act = rng.pick(['relu', 'relu6', 'hswish', 'silu'] as ActKind[]);
+  let x = g.convBnAct(g.input('input', [1, 3, r, r]), { cout: ch(resnetStyle ? 32 : 16), k: resnetStyle ? 7 : 3, stride: 2, act: resnetStyle ? 'relu' : act });
+  if (resnetStyle) x = g.maxPool(x, 3, 2, 1);
+  const stages = resnetStyle ? [[64, 1], [128, 2], [256, 2], [512, 2]] : [[24, 2], [40, 2], [80, 2], [112, 1], [160, 2]];
+  let macs = 0;
+  for (const [c, stride] of stages) {
+    const depth = rng.int(1, resnetStyle ? 2 : 3);
+    for (let i = 0; i < depth; i++) {
+      const s = i === 0 ? stride : 1;
+      const cout = ch(c);
+      if (resnetStyle) {
+        const cost = convMacs(x, cout, 3, s, 1) + (x.shape[2] / s) ** 2 * cout * cout * 9;
+        if (macs + cost > 2 * MAX_MACS) break;
+        macs += cost;
+        let y = g.convBnAct(x, { cout, k: 3, stride: s, act: 'relu' });
+        y = g.convBnAct(y, { cout, k: 3, act: null });
+        const sc = s !== 1 || x.shape[1] !== cout ? g.convBnAct(x, { cout, k: 1, stride: s, act: null }) : x;
+        x = g.act(g.add(y, sc), 'relu');
+      } else {
+        const e = rng.pick([3, 4, 6]);
+        const mid = Math.round((x.shape[1] * e) / 8) * 8;
+        const k = rng.pick([3, 5, 7]);
+        let y = g.convBnAct(x, { cout: mid, k: 1, act });
+        y = g.convBnAct(y, { cout: mid, k, stride: s, groups: mid, act });
+        if (rng.float() < 0.4) y = g.se(y);
+        y = g.convBnAct(y, { cout, k: 1, act: null });
+        x = s === 1 && x.shape[1] === cout ? g.add(x, y) : y;
+      }
+    }
+  }
+  if (resnetStyle || rng.float() < 0.5) {
+    x = g.gemm(g.flatten(g.globalAvgPool(x)), 1000);
+  } else {
+    x = g.convBnAct(x, { cout: ch(960), k: 1, act });
+    x = g.convBnAct(g.globalAvgPool(x), { cout: rng.pick([1280, 1536, 2048]), k: 1, act: 'hswish', bn: false, bias: true });
+    x = g.gemm(g.flatten(x), 1000);
+  }
+  g.output(x);
+}
+
+function unet(g: OnnxGraph, rng: Rng): void {
+  const hw = rng.pick([32, 48, 64, 96, 128]);
+  const c0 = rng.pick([3, 16, 32]);
+  let x = g.input('input', [1, c0, hw, hw]);
+  const levels = rng.int(1, hw >= 64 ? 3 : 2);
+  let c = rng.pick(hw >= 96 ? [8, 12, 16, 24, 32] : [16, 24, 32, 48, 64]);
+  const skips: T[] = [];
+  for (let l = 0; l < levels; l++) {
+    x = g.convBnAct(x, { cout: c, k: 3, act: 'relu' });
+    skips.push(x);
+    x = rng.float() < 0.6 ? g.maxPool(x, 2, 2) : g.convBnAct(x, { cout: c, k: 3, stride: 2, act: 'relu' });
+    c = Math.min(2 * c, 128);
+  }
+  x = g.convBnAct(x, { cout: c, k: rng.pick([1, 3]), act: 'relu' });
+  const mode = rng.pick(['nearest', 'nearest', 'linear'] as const);
+  while (skips.length) {
+    const skip = skips.pop()!;
+    const pre = rng.float() < 0.5 ? g.convBnAct(x, { cout: skip.shape[1], k: 1, act: 'relu' }) : x;
+    const up = g.resize(pre, 2, mode);
+    x = rng.float() < 0.8 ? g.concat(rng.float() < 0.5 ? [up, skip] : [skip, up]) : g.add(up, g.convBnAct(skip, { cout: up.shape[1], k: 1, act: null }));
+    x = g.convBnAct(x, { cout: skip.shape[1], k: rng.pick([1, 3]), act: rng.pick(['relu', 'hswish', null] as (ActKind | null)[]) });
+  }
+  const tail = rng.pick(['conv', 'transpose', 'softmax', 'softmax-conv']);
+  if (tail === 'transpose') x = g.transpose(x, [0, 2, 3, 1]);
+  else if (tail === 'softmax') x = g.softmax(x, 1);
+  else if (tail === 'softmax-conv') x = g.softmax(g.conv(x, { cout: rng.pick([2, 4, 8]), k: 1 }), 1);
+  g.output(x);
+}
+
+function transformer(g: OnnxGraph, rng: Rng): void {
+  const s = rng.pick([16, 32, 49, 64, 64, 128, 196, 256]);
+  const d = rng.pick([64, 96, 128, 192, 256, 384]);
+  const heads = rng.pick([2, 4, 8].filter((h) => d % h === 0));
+  const dh = d / heads;
+  let h: T;
+  if (rng.float() < 0.3) {
+    // ViT-style patch embedding: conv, NCHW -> [1, S, D]
+    const side = Math.round(Math.sqrt(s));
+    const patch = rng.pick([4, 8]);
+    const img = g.input('input', [1, 3, side * patch, side * patch]);
+    const e = g.conv(img, { cout: d, k: patch, stride: patch, pad: 0 });
+    h = g.transpose(g.reshape(e, [1, d, side * side]), [0, 2, 1]);
+  } else {
+    h = g.input('input', [1, s, d]);
+  }
+  const seq = h.shape[1];
+  const layers = rng.int(1, 2);
+  for (let l = 0; l < layers; l++) {
+    const ln = g.layerNorm(h);
+    const split = (t: T, perm: number[]) => g.transpose(g.reshape(t, [1, seq, heads, dh]), perm);
+    const q = split(g.linear(ln, d), [0, 2, 1, 3]);
+    const k = split(g.linear(ln, d), [0, 2, 3, 1]);
+    const v = split(g.linear(ln, d), [0, 2, 1, 3]);
+    let att = g.scalar(g.matmul(q, k), rng.float() < 0.5 ? 'Mul' : 'Div', rng.float() < 0.5 ? 1 / Math.sqrt(dh) : Math.sqrt(dh));
+    att = g.softmax(att);
+    let o = g.matmul(att, v);
+    o = g.reshape(g.transpose(o, [0, 2, 1, 3]), [1, seq, d]);
+    h = g.add(h, g.linear(o, d));
+    let m = g.layerNorm(h);
+    m = g.act(g.linear(m, d * rng.pick([2, 4])), rng.pick(['gelu', 'gelu', 'relu'] as ActKind[]));
+    h = g.add(h, g.linear(m, d));
+  }
+  if (rng.float() < 0.5) h = g.gemm(g.reshape(g.op('ReduceMean', [h.name], [1, 1, d], { axes: [1], keepdims: 1 }), [1, d]), rng.pick([10, 1000]));
+  g.output(h);
+}
+
+function mlp(g: OnnxGraph, rng: Rng): void {
+  let x = g.input('input', [1, rng.pick([64, 128, 256, 512, 1024, 1280])]);
+  const layers = rng.int(2, 4);
+  for (let i = 0; i < layers; i++) {
+    x = rng.float() < 0.5 ? g.gemm(x, rng.pick([64, 128, 256, 512, 1000, 1024])) : g.linear(x, rng.pick([64, 128, 256, 512, 1024]));
+    const act = rng.pick(['relu', 'sigmoid', 'tanh', 'hswish', null] as (ActKind | null)[]);
+    if (act) x = g.act(x, act);
+  }
+  if (rng.float() < 0.5) x = g.softmax(x);
+  g.output(x);
+}
+
+const BUILDERS: Record<Family, (g: OnnxGraph, rng: Rng) => void> = { cnn, net, unet, transformer, mlp };
+
+/** The i-th profiling graph of a seed: the same (seed, i) always gives the same bytes. */
+export function sampleGraph(seed: number, i: number): SampledGraph {
+  const rng = new Rng(deriveSeed(seed, `kernel-graph-${i}`));
+  const family = FAMILIES[i % FAMILIES.length];
+  const g = new OnnxGraph(deriveSeed(seed, `weights-${i}`), undefined, `kernels-${i}`);
+  BUILDERS[family](g, rng);
+  return { id: `g${i}-${family}`, family, bytes: g.bytes({ family, seed: String(seed), index: String(i) }) };
+}

@@ -1,0 +1,159 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TailorError } from '../core/errors';
+import { writeFileAtomic, writeJsonAtomic } from '../core/fs-atomic';
+import { Latency } from '../core/latency';
+import { Workspace } from '../core/workspace';
+import type { Fingerprint } from '../runtime/fingerprint';
+import { FEATURE_NAMES } from './features';
+import { KERNEL_TYPES, KernelType } from './fusion';
+
+export const KERNEL_PROFILE_SCHEMA = 'tailor.kernel-profile/v1';
+export const KERNEL_MODEL_SCHEMA = 'tailor.kernel-regressors/v1';
+
+/** One kernel timed in context: its type, features and in-context time (ms, as measured, before drift correction). */
+export interface KernelSample {
+  id: string;
+  type: KernelType;
+  x: number[];
+  work: number;
+  ms: number;
+}
+
+export interface ProfiledGraph {
+  index: number;
+  id: string;
+  family: string;
+  /** Batch (measurement window) the graph was timed in. */
+  batch: number;
+  wallMs: number;
+  kernels: KernelSample[];
+  /** How well the pure plan matched the graph onnxruntime ran (null: the backend cannot show it). */
+  agreement: { missedReorders: number; extraReorders: number; unattributedMs: number } | null;
+}
+
+/** latency-tables/<device>/kernels/profile.json: the measurements, saved after every batch (resumable). */
+export interface KernelProfile {
+  schema: typeof KERNEL_PROFILE_SCHEMA;
+  device: { id: string; fingerprint: Fingerprint | null };
+  backend: { name: string; version: string; threads: number };
+  created: string;
+  updated: string;
+  method: { seed: number; samples: number; batchSize: number; warmup: number; passes: number; wallRunsPerPass: number; profileRunsPerPass: number };
+  /** NCHWc block size of the device's kernels (0: no blocked layout), found by a probe. */
+  blockSize: number;
+  /** Fixed per-inference cost per batch window: a one-kernel probe model's wall time. */
+  overheadMs: Latency[];
+  /** Reference graphs timed in every batch window (drift): ms per batch, one entry per reference. */
+  reference: { graphs: string[]; msByBatch: number[][] };
+  graphs: ProfiledGraph[];
+  complete: boolean;
+}
+
+export interface TypeModel {
+  samples: number;
+  /** Median of ms/work over the samples: the model when there are too few samples for a forest. */
+  medianMsPerWork: number;
+  /** ml-random-forest RandomForestRegression.toJSON(), predicting log(ms/work); null below the sample minimum. */
+  forest: unknown | null;
+  /** In-sample MAPE of the predicted ms (how well the forest fits its own samples). */
+  fitMapePct: number;
+}
+
+/** latency-tables/<device>/kernels/regressors.json: one random forest per kernel type. */
+export interface KernelModelFile {
+  schema: typeof KERNEL_MODEL_SCHEMA;
+  device: { id: string; fingerprint: Fingerprint | null };
+  backend: { name: string; version: string; threads: number };
+  created: string;
+  seed: number;
+  blockSize: number;
+  features: string[];
+  target: 'log(ms/work)';
+  /** Fixed per-inference cost at the profile's baseline speed. */
+  overheadMs: number;
+  /** Baseline wall time of each reference graph (median over the profile's windows). */
+  reference: { graphs: string[]; ms: number[] };
+  models: Partial<Record<KernelType, TypeModel>>;
+}
+
+export function kernelsDir(ws: Workspace, device: string): string {
+  return path.join(ws.tablesDir, device, 'kernels');
+}
+export const profilePath = (ws: Workspace, device: string) => path.join(kernelsDir(ws, device), 'profile.json');
+export const modelPath = (ws: Workspace, device: string) => path.join(kernelsDir(ws, device), 'regressors.json');
+
+function corrupt(file: string, reason: string): never {
+  throw new TailorError('CORRUPT_KERNELS', { file, reason });
+}
+
+function parseJson(file: string, text: string): any {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    corrupt(file, `not valid JSON (${(e as Error).message})`);
+  }
+}
+
+const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+
+export function parseKernelProfile(file: string, text: string): KernelProfile {
+  const raw = parseJson(file, text);
+  if (raw?.schema !== KERNEL_PROFILE_SCHEMA) corrupt(file, `schema is ${JSON.stringify(raw?.schema)}, expected "${KERNEL_PROFILE_SCHEMA}"`);
+  if (typeof raw.device?.id !== 'string') corrupt(file, 'device.id is missing');
+  if (typeof raw.backend?.name !== 'string' || !Number.isInteger(raw.backend?.threads)) corrupt(file, 'backend must be { name, version, threads }');
+  if (!Number.isInteger(raw.method?.seed) || !Number.isInteger(raw.method?.samples)) corrupt(file, 'method.seed and method.samples must be integers');
+  if (!Number.isInteger(raw.blockSize)) corrupt(file, 'blockSize must be an integer');
+  if (!Array.isArray(raw.graphs)) corrupt(file, 'graphs must be an array');
+  if (!Array.isArray(raw.overheadMs) || !Array.isArray(raw.reference?.msByBatch)) corrupt(file, 'overheadMs and reference.msByBatch must be arrays');
+  raw.graphs.forEach((gr: any, i: number) => {
+    if (!Number.isInteger(gr?.index) || !finite(gr?.wallMs) || !Array.isArray(gr?.kernels)) corrupt(file, `graphs[${i}] must be { index, wallMs, kernels, ... }`);
+    gr.kernels.forEach((k: any, j: number) => {
+      if (!KERNEL_TYPES.includes(k?.type) || !Array.isArray(k?.x) || k.x.length !== FEATURE_NAMES.length || !k.x.every(finite) || !finite(k.ms) || !finite(k.work)) {
+        corrupt(file, `graphs[${i}].kernels[${j}] must be { id, type, x: [${FEATURE_NAMES.length} numbers], work, ms }`);
+      }
+    });
+  });
+  return raw as KernelProfile;
+}
+
+export function parseKernelModel(file: string, text: string): KernelModelFile {
+  const raw = parseJson(file, text);
+  if (raw?.schema !== KERNEL_MODEL_SCHEMA) corrupt(file, `schema is ${JSON.stringify(raw?.schema)}, expected "${KERNEL_MODEL_SCHEMA}"`);
+  if (typeof raw.device?.id !== 'string') corrupt(file, 'device.id is missing');
+  if (!Number.isInteger(raw.blockSize) || !finite(raw.overheadMs)) corrupt(file, 'blockSize and overheadMs must be numbers');
+  if (!Array.isArray(raw.features) || raw.features.join() !== FEATURE_NAMES.join()) corrupt(file, `features must be [${FEATURE_NAMES.join(', ')}] (made by another Tailor version?)`);
+  if (raw.target !== 'log(ms/work)') corrupt(file, `target is ${JSON.stringify(raw.target)}, expected "log(ms/work)" (made by another Tailor version? re-run tailor profile --kernels)`);
+  if (typeof raw.models !== 'object' || raw.models === null) corrupt(file, 'models is missing');
+  for (const [type, m] of Object.entries<any>(raw.models)) {
+    if (!KERNEL_TYPES.includes(type as KernelType)) corrupt(file, `unknown kernel type "${type}"`);
+    if (!Number.isInteger(m?.samples) || !finite(m?.medianMsPerWork)) corrupt(file, `models.${type} must have samples and medianMsPerWork`);
+    if (m.forest !== null && (typeof m.forest !== 'object' || m.forest?.name !== 'RFRegression' || !Array.isArray(m.forest?.baseModel?.estimators))) {
+      corrupt(file, `models.${type}.forest is not a random forest (RFRegression JSON)`);
+    }
+  }
+  return raw as KernelModelFile;
+}
+
+export function readKernelProfile(file: string): KernelProfile {
+  return parseKernelProfile(file, fs.readFileSync(file, 'utf8'));
+}
+
+export function loadKernelModelFile(ws: Workspace, device: string): { file: string; model: KernelModelFile } {
+  const file = modelPath(ws, device);
+  if (!fs.existsSync(file)) throw new TailorError('KERNELS_NOT_FOUND', { device, file });
+  return { file, model: parseKernelModel(file, fs.readFileSync(file, 'utf8')) };
+}
+
+export function saveKernelProfile(ws: Workspace, p: KernelProfile): string {
+  const file = profilePath(ws, p.device.id);
+  writeJsonAtomic(file, p);
+  return file;
+}
+
+export function saveKernelModel(ws: Workspace, m: KernelModelFile): string {
+  const file = modelPath(ws, m.device.id);
+  // compact: forests are large and only read by programs
+  writeFileAtomic(file, JSON.stringify(m) + '\n');
+  return file;
+}

@@ -1,0 +1,135 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { workspace } from '../../src/core/workspace';
+import { OnnxGraph } from '../../src/export/onnx-graph';
+import { attributeOptimized, readOptimizedGraph } from '../../src/kernels/attribute';
+import { planKernels } from '../../src/kernels/fusion';
+import { loadKernelGraph } from '../../src/kernels/graph';
+import { KernelsService } from '../../src/kernels/kernels.service';
+import { KernelPredictor } from '../../src/kernels/predict';
+import { parseKernelModel, readKernelProfile } from '../../src/kernels/store';
+import { modelZoo } from '../../src/kernels/zoo';
+import { DeviceService } from '../../src/runtime/device.service';
+import '../../src/runtime/registry';
+import { cli, tempDir } from '../helpers';
+
+/** A model with an op the kernel predictor has no type for (ConvTranspose). */
+function withUnsupported(): Uint8Array {
+  const g = new OnnxGraph(5);
+  let x = g.convBnAct(g.input('input', [1, 3, 32, 32]), { cout: 16, k: 3, stride: 2, act: 'relu' });
+  const w = g.weight('up.weight', [16, 8, 2, 2], 64);
+  x = g.op('ConvTranspose', [x.name, w], [1, 8, 32, 32], { kernel_shape: [2, 2], strides: [2, 2] }, 'up');
+  g.output(g.act(x, 'sigmoid'));
+  return g.bytes();
+}
+
+describe('kernel profile -> regressors -> predict and validate any ONNX model (integration, onnxruntime)', () => {
+  const home = tempDir();
+  const ws = workspace(home);
+  const devices = new DeviceService(ws);
+  const kernels = new KernelsService(devices);
+  const zoo = modelZoo(0);
+
+  it('the pure plan matches the graph onnxruntime runs: every executed kernel attributed, reorders as planned', async () => {
+    const backend = await devices.open(devices.get('local-cpu'), 'inspect');
+    for (const m of zoo.filter((z) => ['unet-r128', 'fpn-r160', 'ofa-w1.0-r160', 'vit-r224-p16-d192', 'hybrid-r128'].includes(z.name))) {
+      const g = loadKernelGraph(m.bytes, { file: m.name });
+      const blockSize = 16; // this machine's MLAS kernels (AVX-512); the profiler detects it
+      const a = attributeOptimized(g, planKernels(g, { blockSize }), readOptimizedGraph(await backend.optimizedModel!(m.bytes)));
+      const optimized = readOptimizedGraph(await backend.optimizedModel!(m.bytes));
+      assert.deepEqual(optimized.filter((o) => !a.byNode.has(o.name)).map((o) => o.name), [], `${m.name}: unattributed kernels`);
+      assert.ok(a.missedReorders.length + a.extraReorders.length <= 1, `${m.name}: ${JSON.stringify(a)}`);
+    }
+  });
+
+  it('profiles a few kernel graphs, resumes, and stores files that round-trip', async () => {
+    const abort = new AbortController();
+    const small = { device: 'local-cpu', samples: 6, batchSize: 3, passes: 1, warmup: 1 };
+    await assert.rejects(
+      kernels.profile({ ...small, signal: abort.signal, onProgress: (p) => p.message.startsWith('graphs 4-6') && abort.abort() }),
+      (e: Error) => e.name === 'AbortError',
+    );
+    const partial = readKernelProfile(path.join(home, 'latency-tables', 'local-cpu', 'kernels', 'profile.json'));
+    assert.deepEqual(partial.graphs.map((g) => g.index), [0, 1, 2]);
+    assert.equal(partial.complete, false);
+    const r = await kernels.profile({ ...small, samples: 8 });
+    assert.equal(r.skippedGraphs, 3);
+    assert.equal(r.measuredGraphs, 5);
+    assert.deepEqual(r.profile.graphs.slice(0, 3), partial.graphs, 'measured graphs are kept as they were');
+    assert.equal(r.profile.complete, true);
+    assert.equal(r.profile.method.seed, 0);
+    assert.ok(r.profile.blockSize === 8 || r.profile.blockSize === 16 || r.profile.blockSize === 0);
+    assert.deepEqual(readKernelProfile(r.profileFile), r.profile);
+    const stored = parseKernelModel(r.modelFile, fs.readFileSync(r.modelFile, 'utf8'));
+    assert.deepEqual(stored, JSON.parse(JSON.stringify(r.model)));
+    assert.ok(Object.values(stored.models).some((m) => m!.forest !== null), 'at least one type has a forest');
+    assert.ok(stored.overheadMs > 0);
+    // predictions from the loaded file equal those of the freshly trained model
+    const bytes = zoo.find((z) => z.name === 'unet-r128')!.bytes;
+    assert.equal(new KernelPredictor(stored).predict(bytes).latencyMs, new KernelPredictor(r.model).predict(bytes).latencyMs);
+  });
+
+  it('predicts a model: finite total, every node accounted for, nodes without a predictor listed and counted', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'up.onnx');
+    fs.writeFileSync(file, withUnsupported());
+    const p = kernels.predict('local-cpu', file);
+    assert.ok(Number.isFinite(p.latencyMs) && p.latencyMs > p.overheadMs);
+    const g = loadKernelGraph(fs.readFileSync(file));
+    assert.deepEqual(p.nodes.map((n) => n.node).sort(), g.nodes.map((n) => n.name).sort());
+    assert.deepEqual(p.unsupported.map((u) => u.node), ['up']);
+    assert.equal(p.unsupportedCount, 1);
+    assert.equal(p.nodes.find((n) => n.node === 'up')!.ms, null);
+    assert.match(p.warnings[0], /1 node\(s\) have no predictor \(ConvTranspose\)/);
+    const sum = p.overheadMs + p.breakdown.reduce((s, b) => s + b.ms, 0);
+    assert.ok(Math.abs(sum - p.latencyMs) < 1e-9);
+    for (const m of zoo.filter((z) => z.kind !== 'ofa-subnet')) {
+      const q = new KernelPredictor(kernels.predictor('local-cpu').file).predict(m.bytes, { file: m.name });
+      assert.ok(Number.isFinite(q.latencyMs) && q.breakdown.every((b) => Number.isFinite(b.ms) && b.ms >= 0), m.name);
+      assert.ok(q.nodes.every((n) => n.status !== 'unsupported' || q.unsupported.some((u) => u.node === n.node)), m.name);
+    }
+  });
+
+  it('validates a directory of models end to end (the JSON of validate --space, rows per model)', async () => {
+    const dir = tempDir();
+    for (const m of zoo.filter((z) => ['mlp-784', 'unet-r128'].includes(z.name))) fs.writeFileSync(path.join(dir, `${m.name}.onnx`), m.bytes);
+    const r = await kernels.validate('local-cpu', dir, { passes: 1, warmup: 1, runsPerPass: 2 });
+    assert.equal(r.samples, 2);
+    assert.deepEqual(r.rows.map((row) => row.model), ['mlp-784.onnx', 'unet-r128.onnx']);
+    for (const key of ['within5', 'within10', 'mape', 'rmseMs', 'speedFactor']) assert.ok(Number.isFinite((r as any)[key]), key);
+    assert.ok(r.rows.every((row) => row.measuredMs > 0 && Math.abs(row.predictedMs - row.tableMs * r.speedFactor) < 1e-9));
+    assert.ok(r.uncalibrated.samples === 2);
+  });
+
+  it('CLI: predict --model / validate --models, exit code 2 on bad input', () => {
+    const dir = tempDir();
+    const model = path.join(dir, 'mlp.onnx');
+    fs.writeFileSync(model, zoo.find((z) => z.name === 'mlp-784')!.bytes);
+    const ok = cli(['predict', '--device', 'local-cpu', '--model', model, '--json'], home);
+    assert.equal(ok.status, 0, ok.stderr);
+    const json = JSON.parse(ok.stdout);
+    assert.ok(json.latencyMs > 0 && Array.isArray(json.breakdown) && Array.isArray(json.nodes) && json.unsupportedCount === 0);
+    const empty = tempDir();
+    const corruptHome = tempDir();
+    fs.mkdirSync(path.join(corruptHome, 'latency-tables', 'local-cpu', 'kernels'), { recursive: true });
+    fs.writeFileSync(path.join(corruptHome, 'latency-tables', 'local-cpu', 'kernels', 'regressors.json'), '{"schema": "tailor.kernel-regressors/v1", "dev');
+    const cases: [string[], string, RegExp][] = [
+      [['predict', '--device', 'local-cpu', '--model', model], empty, /No kernel regressors for device "local-cpu"/],
+      [['predict', '--device', 'local-cpu', '--model', model], corruptHome, /regressors.json is corrupt or truncated/],
+      [['predict', '--device', 'local-cpu', '--model', path.join(dir, 'missing.onnx')], home, /missing.onnx is not a valid ONNX model: no such file/],
+      [['predict', '--device', 'local-cpu', '--model', model, '--arch', 'max'], home, /either --arch or --model/],
+      [['predict', '--device', 'local-cpu'], home, /needs --arch <arch> \(lookup table\) or --model/],
+      [['validate', '--device', 'local-cpu', '--models', empty], home, /holds no \.onnx file/],
+      [['validate', '--device', 'local-cpu'], home, /needs --space <id> \(lookup table\) or --models/],
+      [['profile', '--device', 'local-cpu', '--kernels', '--space', 'ofa-mbv3-w1.0'], home, /either --space or --kernels/],
+      [['profile', '--device', 'local-cpu', '--kernels', '--samples', '0'], home, /expected a positive integer/],
+    ];
+    for (const [args, h, message] of cases) {
+      const r = cli(args, h);
+      assert.equal(r.status, 2, `${args.join(' ')} -> ${r.status} ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+});

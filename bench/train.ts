@@ -63,7 +63,7 @@ async function measure(backend: EngineBackend, steps: number, rounds = 1) {
     kernels = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, ms]) => `${k} ${((100 * ms) / total).toFixed(0)}%`).join(', ');
   }
   tf.dispose([x, labels]);
-  return { forward: BATCH / median(forwardS), step: BATCH / median(stepS), kernels };
+  return { forward: forwardS.length ? BATCH / median(forwardS) : NaN, step: BATCH / median(stepS), kernels };
 }
 
 async function main() {

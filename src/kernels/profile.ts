@@ -5,11 +5,11 @@ import { median, summarize } from '../core/latency';
 import { Workspace } from '../core/workspace';
 import { OnnxGraph } from '../export/onnx-graph';
 import { withTableLock } from '../latency/table';
-import { DeviceBackend, LoadedModel, NodeEvent, ProfiledModel } from '../runtime/backend';
+import { DeviceBackend, NodeEvent } from '../runtime/backend';
 import { DeviceDescriptor } from '../runtime/devices';
 import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
 import { withMachineLock } from '../runtime/machine-lock';
-import { measureInterleaved } from '../runtime/measure';
+import { measureProfiledRoundRobin } from '../runtime/measure';
 import { attributeOptimized, OptimizedNode, readOptimizedGraph } from './attribute';
 import { FEATURE_NAMES, kernelFeatures } from './features';
 import { KERNEL_TYPES, KernelType, planKernels } from './fusion';
@@ -138,38 +138,8 @@ export function kernelTimes(prepared: Pick<PreparedGraph, 'kernels' | 'byEvent'>
   return { ms: new Map([...corrected].map(([id, v]) => [id, v * scale])), unattributedMs: median(perRun.map((r) => r.lost)) };
 }
 
-async function measureBatch(backend: DeviceBackend, graphs: PreparedGraph[], extras: Uint8Array[], o: KernelProfileOptions, onPass: (p: number) => void) {
-  const open = new Set<LoadedModel>();
-  const load = async <M extends LoadedModel>(m: Promise<M>) => {
-    const loaded = await m;
-    open.add(loaded);
-    return loaded;
-  };
-  try {
-    const order: LoadedModel[] = [];
-    const runsPerPass: number[] = [];
-    for (const bytes of extras) {
-      order.push(await load(backend.load(bytes)));
-      runsPerPass.push(REFERENCE_RUNS_FACTOR * o.wallRunsPerPass);
-    }
-    const profiled: ProfiledModel[] = [];
-    for (const gr of graphs) {
-      o.signal?.throwIfAborted();
-      const prof = await load(backend.loadProfiled(gr.bytes));
-      profiled.push(prof);
-      order.push(await load(backend.load(gr.bytes)), prof);
-      runsPerPass.push(o.wallRunsPerPass, o.profileRunsPerPass);
-    }
-    const samples = await measureInterleaved(order, { warmup: o.warmup, passes: o.passes, runsPerPass, signal: o.signal, onPass });
-    const events: NodeEvent[][][] = [];
-    for (const p of profiled) {
-      open.delete(p);
-      events.push(await p.finish());
-    }
-    return { extraWall: samples.slice(0, extras.length), wall: graphs.map((_, i) => samples[extras.length + 2 * i]), events };
-  } finally {
-    for (const m of open) await m.dispose().catch(() => undefined);
-  }
+function measureBatch(backend: DeviceBackend, graphs: PreparedGraph[], extras: Uint8Array[], o: KernelProfileOptions, onPass: (p: number) => void) {
+  return measureProfiledRoundRobin(backend, graphs.map((gr) => () => gr.bytes), extras, { ...o, extraRunsFactor: REFERENCE_RUNS_FACTOR }, onPass);
 }
 
 /** Per batch window: baseline / references-in-that-window (median over references), as the LUT profiler corrects drift. */

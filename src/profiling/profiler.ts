@@ -9,10 +9,10 @@ import { Workspace } from '../core/workspace';
 import { exportOnnx, exportPiecesOnnx } from '../export/onnx';
 import { seededWeights } from '../export/weights';
 import { LatencyTable, TABLE_SCHEMA, readTable, saveTable, tablePath, withTableLock } from '../latency/table';
-import { DeviceBackend, LoadedModel, NodeEvent, ProfiledModel } from '../runtime/backend';
+import { DeviceBackend } from '../runtime/backend';
 import { DeviceDescriptor } from '../runtime/devices';
 import { withMachineLock } from '../runtime/machine-lock';
-import { measureInterleaved } from '../runtime/measure';
+import { measureProfiledRoundRobin } from '../runtime/measure';
 import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
 import { scaledPieceTimes } from './attribute';
 import { keysForResolution, planResolution } from './plan';
@@ -63,7 +63,6 @@ function overheadProbe(r: number, channels: number): Uint8Array {
   return exportPiecesOnnx([piece], { weights: seededWeights(0) });
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Times one resolution's plan: each network unprofiled (wall time) and profiled (kernel times),
@@ -71,39 +70,11 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * cheap), all round-robin so a slow moment of a shared machine spreads over every model.
  */
 async function measurePlan(backend: DeviceBackend, irs: ModelIR[], extras: Uint8Array[], options: ProfileOptions, onPass: (pass: number) => void) {
-  const open = new Set<LoadedModel>();
-  const load = async <M extends LoadedModel>(m: Promise<M>) => {
-    const loaded = await m;
-    open.add(loaded);
-    return loaded;
-  };
-  try {
-    const order: LoadedModel[] = [];
-    const runsPerPass: number[] = [];
-    for (const bytes of extras) {
-      order.push(await load(backend.load(bytes)));
-      runsPerPass.push(REFERENCE_RUNS_FACTOR * options.wallRunsPerPass);
-    }
-    const profiled: ProfiledModel[] = [];
-    for (const ir of irs) {
-      options.signal?.throwIfAborted();
-      const bytes = exportOnnx(ir, { weights: seededWeights(options.seed) });
-      const prof = await load(backend.loadProfiled(bytes));
-      profiled.push(prof);
-      order.push(await load(backend.load(bytes)), prof);
-      runsPerPass.push(options.wallRunsPerPass, options.profileRunsPerPass);
-      await yieldToEventLoop(); // building models is synchronous work: let the service breathe
-    }
-    const samples = await measureInterleaved(order, { warmup: options.warmup, passes: options.passes, runsPerPass, signal: options.signal, onPass });
-    const kernels: NodeEvent[][][] = [];
-    for (const p of profiled) {
-      open.delete(p);
-      kernels.push(await p.finish());
-    }
-    return { extraWall: samples.slice(0, extras.length), wall: irs.map((_, i) => samples[extras.length + 2 * i]), kernels };
-  } finally {
-    for (const m of open) await m.dispose().catch(() => undefined);
-  }
+  const r = await measureProfiledRoundRobin(
+    backend, irs.map((ir) => () => exportOnnx(ir, { weights: seededWeights(options.seed) })), extras,
+    { ...options, extraRunsFactor: REFERENCE_RUNS_FACTOR }, onPass,
+  );
+  return { extraWall: r.extraWall, wall: r.wall, kernels: r.events };
 }
 
 /**

@@ -49,6 +49,10 @@ const MESSAGES = {
   UNKNOWN_SEARCH: { status: 404, text: (p: P) => `Run "${p.run}" has no search "${p.search}".` },
   RUN_FILE_NOT_FOUND: { status: 404, text: (p: P) => `Search "${p.search}" of run "${p.run}" has no ${p.what}.` },
   RUN_EXISTS: { status: 409, text: (p: P) => `${p.what} already exists; ${p.hint}.` },
+  INVALID_TFLITE: { status: 422, text: (p: P) => `${p.file} is not a valid TFLite model: ${p.reason}` },
+  UNSUPPORTED_TFLITE_OP: { status: 422, text: (p: P) => `${p.file} uses ${p.op}, which Tailor cannot ${p.action} (supported: ${p.supported}).` },
+  TFLITE_EXPORT: { status: 422, text: (p: P) => `Cannot write ${p.what} as TFLite: ${p.reason}` },
+  TFLITE_RUNTIME: { status: 422, text: (p: P) => `The TFLite runtime (tflite-wasm) could not ${p.action}: ${p.reason}` },
   RUN_LOCKED: { status: 409, text: (p: P) => `${p.what} is being written by ${p.holder}; wait for it to finish or cancel it.` },
 } as const;
 

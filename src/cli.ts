@@ -79,7 +79,7 @@ program
   .option('--space <id>', 'search space')
   .option('--supernet <run>', 'training run directory: export the subnet with its trained weights')
   .option('--bn-images <n>', 'with --supernet: validation images for BN recalibration', positiveInt, 2000)
-  .addOption(new Option('--format <format>', 'model format').choices(['onnx']).default('onnx'))
+  .addOption(new Option('--format <format>', 'model format').choices(['onnx', 'tflite']).default('onnx'))
   .requiredOption('--out <file>', 'output file')
   .option('--seed <n>', 'weight seed', integer, 0)
   .action(lazy(() => import('./cli/commands/export.js')));

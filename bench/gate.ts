@@ -136,7 +136,7 @@ async function main() {
   const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
   const ratio = (s: number) => `${(s / base).toFixed(1)}x the read`;
   const m = coldReport.results[0].metrics;
-  console.log(`figures: ${m.params} params, ${m.macs} MACs, predicted ${m.latencyMs[DEVICE].predicted.toFixed(2)} ms on ${DEVICE}`);
+  console.log(`figures: ${m.params} params, ${m.macs} MACs, predicted ${m.latencyMs[DEVICE].predicted!.toFixed(2)} ms on ${DEVICE}`);
   console.log();
   console.log(`baseline, reading the file (median of ${REPEATS}): ${ms(base)}`);
   console.log(`analysis (shapes, params, MACs)  median ${ms(median(analysis))}  (${ratio(median(analysis))})`);

@@ -48,12 +48,23 @@ const program = new Command('tailor')
 
 program
   .command('quickstart')
-  .description('profile this CPU for one resolution, validate the table and print a short report')
-  .option('--device <id>', 'device to profile', 'local-cpu')
-  .option('--space <id>', 'search space', 'ofa-mbv3-w1.0')
-  .option('--resolution <r>', 'input resolution', integer, 224)
-  .option('--samples <n>', 'random subnets to validate against', positiveInt, 20)
-  .option('--seed <n>', 'seed for plans and samples', integer, 0)
+  .description('the main job end to end: profile this CPU, train a tiny supernet on Fashion-MNIST, fit the accuracy predictor, search two latency budgets, emit and gate the Pareto subnets')
+  .option('--out <dir>', 'output folder (supernet/, search/, tailor.budgets.json); rerun to resume', 'quickstart')
+  .option('--device <id>', 'device to specialize for', 'local-cpu')
+  .option('--seed <n>', 'seed of every stage', integer, 0)
+  .option('--images <n>', 'training images', positiveInt, 500)
+  .option('--epochs-scale <f>', "progressive shrinking's epochs x f (OFA's schedule; 1 epoch per phase at least)", Number, 0.01)
+  .option('--acc-samples <n>', 'subnets measured for the accuracy predictor', positiveInt, 40)
+  .option('--budgets <list>', 'latency budgets in ms, e.g. 0.4,0.7 (default: from the table, between the smallest and largest subnet)', (v: string) => v.split(',').map(Number))
+  .addOption(new Option('--resolutions <list>', 'resolutions to profile and search').argParser(intList).hideHelp())
+  .addOption(new Option('--rounds <n>', 'profiling rounds').argParser(positiveInt).default(3).hideHelp())
+  .addOption(new Option('--passes <n>', 'profiling passes').argParser(positiveInt).default(5).hideHelp())
+  .addOption(new Option('--bn-images <n>', 'BN recalibration images').argParser(positiveInt).default(200).hideHelp())
+  .addOption(new Option('--eval-images <n>', 'validation images scoring each predictor sample').argParser(positiveInt).default(500).hideHelp())
+  .addOption(new Option('--test-images <n>', 'test images scoring each emitted subnet').argParser(positiveInt).default(2000).hideHelp())
+  .addOption(new Option('--max-subnets <n>', 'subnets emitted per budget').argParser(positiveInt).default(6).hideHelp())
+  .addOption(new Option('--generations <n>', 'NSGA-II generations').argParser(positiveInt).hideHelp())
+  .addOption(new Option('--population <n>', 'NSGA-II population').argParser(positiveInt).hideHelp())
   .action(lazy(() => import('./cli/commands/quickstart.js')));
 
 program
@@ -136,6 +147,7 @@ program
   .addOption(new Option('--reward <kind>', 'MnasNet reward for mnasnet and reinforce').choices(['soft', 'hard']).default(SEARCH_DEFAULTS.reward))
   .option('--resolutions <list>', 'resolutions to search, e.g. 24,28 (default: all the device tables cover)', intList)
   .option('--bn-images <n>', 'validation images for BN recalibration of each emitted subnet', positiveInt, SEARCH_DEFAULTS.bnImages)
+  .option('--test-images <n>', 'with --measure: test images that score each emitted subnet (default: the whole test split)', positiveInt)
   .option('--strict', 'refuse tables measured on other hardware instead of warning')
   .option('--json', 'print the pareto.json of every target')
   .action(lazy(() => import('./cli/commands/search.js')));
@@ -164,10 +176,10 @@ program
 
 program
   .command('predict')
-  .description('predicted latency of an architecture (lookup table) or of any ONNX model (kernel regressors) on a device')
+  .description('predicted latency of an architecture (lookup table) or of a model file (kernel regressors; lookup table for exported subnets) on a device')
   .requiredOption('--device <id>', 'device id')
   .option('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
-  .option('--model <file>', 'an ONNX model: predicted from the kernel regressors (tailor profile --kernels)')
+  .option('--model <file>', 'an ONNX model (kernel regressors: tailor profile --kernels), or a TFLite model Tailor exported (lookup table)')
   .option('--input-shape <name:dims>', 'with --model: size of a dynamic input, e.g. input:1x3x224x224 (repeatable)', collect)
   .option('--space <id>', 'search space')
   .option('--strict', 'refuse when the table was measured on other hardware')

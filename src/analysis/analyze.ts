@@ -37,7 +37,11 @@ export interface NodeAnalysis {
 
 export interface ModelAnalysis {
   file: string;
+  /** Which analyzer read the file (analyzeModel picks it by content). */
+  format?: 'onnx' | 'tflite';
+  /** ONNX: the opset of the default domain. TFLite: the schema version (TFLite versions each op instead). */
   opset: number;
+  /** ONNX: producer name and version. TFLite: the model's description. */
   producer: string;
   inputs: TensorSummary[];
   outputs: TensorSummary[];
@@ -48,6 +52,8 @@ export interface ModelAnalysis {
   sizeBytes: number;
   /** params x 4: the weights stored as float32. */
   fp32Bytes: number;
+  /** TFLite: bytes of the weights as stored (quantized sizes), in total and by element type. */
+  weightBytes?: { total: number; byType: Record<string, number> };
   nodes: NodeAnalysis[];
   /** Ops without a shape function, by op type in graph order (non-default domains as "domain.Op"). */
   unsupported: { opType: string; nodes: string[] }[];
@@ -55,7 +61,8 @@ export interface ModelAnalysis {
   unresolved: { node: string; reason: string }[];
 }
 
-type DeclaredDim = number | string | null;
+/** A declared input dim: a size, a symbolic name, or null when unknown. */
+export type DeclaredDim = number | string | null;
 
 function invalid(file: string, reason: string): never {
   throw new TailorError('INVALID_ONNX', { file, reason });
@@ -101,9 +108,7 @@ function inputShapeError(name: string, dims: number[], reason: string): never {
 }
 
 /** The shape of a graph input: the declared one, or the override when it fits the declaration. */
-function resolveInputShape(file: string, vi: onnx.IValueInfoProto, override: number[] | undefined): number[] {
-  const name = vi.name ?? '';
-  const declared = declaredDims(vi);
+export function resolveInputShape(file: string, name: string, declared: DeclaredDim[] | undefined, override: number[] | undefined): number[] {
   if (override) {
     if (!override.every((d) => Number.isInteger(d) && d >= 1)) inputShapeError(name, override, 'dims must be positive integers');
     if (declared && declared.length !== override.length)
@@ -117,6 +122,12 @@ function resolveInputShape(file: string, vi: onnx.IValueInfoProto, override: num
   if (declared && declared.every((d): d is number => typeof d === 'number')) return declared;
   const example = declared ? declared.map((d, i) => (typeof d === 'number' ? d : `<${d ?? `dim${i}`}>`)).join('x') : '<dims>';
   throw new TailorError('MISSING_INPUT_SHAPE', { input: name, file, shape: showDims(declared), example });
+}
+
+/** Every override must name a graph input. */
+export function checkInputShapeNames(overrides: Record<string, number[]>, inputNames: string[]): void {
+  for (const [name, dims] of Object.entries(overrides))
+    if (!inputNames.includes(name)) inputShapeError(name, dims, `the model has no input "${name}" (inputs: ${inputNames.join(', ') || 'none'})`);
 }
 
 /** Node indices in an order where producers come first (ONNX requires it; some exporters break it). */
@@ -167,9 +178,7 @@ export function analyzeOnnx(bytes: Uint8Array, options: AnalysisOptions = {}): M
   const graphInputs = (graph.input ?? []).filter((vi) => !constants.has(vi.name ?? ''));
   const consumed = new Set([...nodes.flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? '')]);
   const overrides = options.inputShapes ?? {};
-  for (const [name, dims] of Object.entries(overrides))
-    if (!graphInputs.some((vi) => vi.name === name))
-      inputShapeError(name, dims, `the model has no input "${name}" (inputs: ${graphInputs.map((vi) => vi.name).join(', ') || 'none'})`);
+  checkInputShapeNames(overrides, graphInputs.map((vi) => vi.name ?? ''));
   const inputs: TensorSummary[] = [];
   for (const vi of graphInputs) {
     const name = vi.name ?? '';
@@ -184,7 +193,7 @@ export function analyzeOnnx(bytes: Uint8Array, options: AnalysisOptions = {}): M
       inputs.push({ name, dtype: dtypeName(tensorType.elemType ?? 0), shape: null });
       continue;
     }
-    const shape = resolveInputShape(file, vi, overrides[name]);
+    const shape = resolveInputShape(file, name, declaredDims(vi), overrides[name]);
     tensors.set(name, { dtype: tensorType.elemType ?? 0, shape });
     inputs.push({ name, dtype: dtypeName(tensorType.elemType ?? 0), shape });
   }
@@ -278,7 +287,7 @@ export function analyzeOnnx(bytes: Uint8Array, options: AnalysisOptions = {}): M
   });
   const params = results.reduce((s, n) => s + n.params, 0);
   return {
-    file, opset, producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+    file, format: 'onnx', opset, producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
     inputs, outputs, params,
     macs: results.reduce((s, n) => s + (n.macs ?? 0), 0),
     sizeBytes: bytes.length,

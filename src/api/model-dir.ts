@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isTfliteBytes } from '../analysis/model';
 import { TailorError } from '../core/errors';
-import { checkModelBytes, checkModelName } from '../gate/model';
+import { TFLITE_NO_PREDICTION } from '../gate/model';
 
 const inside = (dir: string, file: string) => {
   const rel = path.relative(dir, file);
@@ -33,19 +34,17 @@ export function resolveAllowedModel(modelDir: string | null | undefined, model: 
   try {
     real = fs.realpathSync(file);
   } catch {
-    checkModelName(model);
     throw new TailorError('MODEL_NOT_FOUND', { file: model, detail: "in the server's allowed model directory" });
   }
   if (!inside(dir, real)) throw outside(); // a symlink out of the directory
-  checkModelName(model);
   return real;
 }
 
-/** The model's bytes; the client's path (not the server's) names it in messages. */
+/** The model's bytes for the kernel predictor (ONNX only); the client's path (not the server's) names it in messages. */
 export function readAllowedModel(modelDir: string | null | undefined, model: string): { file: string; bytes: Uint8Array } {
   const file = resolveAllowedModel(modelDir, model);
   if (!fs.statSync(file).isFile()) throw new TailorError('INVALID_ONNX', { file: model, reason: 'it is not a file' });
   const bytes = fs.readFileSync(file);
-  checkModelBytes(model, bytes);
+  if (isTfliteBytes(bytes)) throw new TailorError('UNSUPPORTED_MODEL_FORMAT', { file: model, format: 'TFLite', reason: TFLITE_NO_PREDICTION });
   return { file, bytes };
 }

@@ -4,7 +4,7 @@ import { lilconfigSync } from 'lilconfig';
 import { parseInputShapes } from '../analysis/analyze';
 import { TailorError } from '../core/errors';
 import { DeviceDescriptor, TABLE_ONLY } from '../runtime/devices';
-import { ModelRef, checkModelName } from './model';
+import { ModelRef } from './model';
 import { Parsed, parseCount, parseDuration, parseSize } from './units';
 
 /** A limit as a number (bytes, count, ms) and as the user wrote it ("5 MB"), for reports. */
@@ -101,7 +101,6 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** Model paths in a config file are relative to the file's directory. */
 export function fileModelResolver(baseDir: string, source: string): ParseContext['resolveModel'] {
   return (model, where) => {
-    checkModelName(model);
     const file = path.resolve(baseDir, model);
     const stat = fs.statSync(file, { throwIfNoEntry: false });
     if (!stat) throw new TailorError('INVALID_GATE_CONFIG', { source, reason: `${where}.model: model file "${model}" not found (looked for ${file})` });

@@ -1,16 +1,39 @@
 import * as fs from 'node:fs';
-import { analyzeOnnx, ModelAnalysis } from '../analysis/analyze';
+import { ModelAnalysis } from '../analysis/analyze';
+import { analyzeModel } from '../analysis/model';
 import { VALIDATE_DEFAULTS } from '../core/defaults';
 import { TailorError } from '../core/errors';
 import { median } from '../core/latency';
 import type { KernelPredictor } from '../kernels/predict';
+import type { LatencyService } from '../latency/latency.service';
 import type { LoadedModel } from '../runtime/backend';
 import type { DeviceService } from '../runtime/device.service';
 import { withMachineLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { Budget, Limit } from './config';
-import { externalDataFiles, readModel, runtimeBytes } from './model';
+import { ExportedArch, exportedArch } from './exported-arch';
+import { TFLITE_BACKEND, TFLITE_NO_PREDICTION, externalDataFiles, readModel, runtimeBytes } from './model';
 import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, Metric, Metrics, applyBaseline } from './report';
+
+/** What the gate needs of the lookup tables: a prediction for one of Tailor's own subnets, null when the device has no table covering it. */
+export interface TableLatency {
+  predictArch(device: string, exported: ExportedArch): Promise<{ ms: number; warnings: string[] } | null>;
+}
+
+/** The latency tables as the gate uses them; a missing table, resolution or key means "ask the kernel regressors". */
+export function tableLatency(latency: Pick<LatencyService, 'predict'>): TableLatency {
+  return {
+    async predictArch(device, exported) {
+      try {
+        const p = await latency.predict({ device, arch: { source: 'model metadata', arch: exported.arch, space: exported.space, net: exported.net } });
+        return { ms: p.latencyMs, warnings: p.warnings };
+      } catch (e) {
+        if (e instanceof TailorError && ['TABLE_NOT_FOUND', 'RESOLUTION_NOT_IN_TABLE', 'MISSING_KEYS'].includes(e.code)) return null;
+        throw e;
+      }
+    },
+  };
+}
 
 /** What the gate needs of the kernel regressors (src/kernels KernelsService), loaded only for latency limits. */
 export interface KernelPredictors {
@@ -56,16 +79,18 @@ interface Figures {
 }
 
 /**
- * Checks models against their budgets: size, params and MACs from the ONNX analysis, latency per
- * device from the kernel regressors (predicted), and with `measure: true` also timed on the
- * attached device (measured). A figure the gate cannot compute in full (unknown ops, nodes
- * without a predictor) is an input error, never a silent pass.
+ * Checks models (ONNX or TFLite) against their budgets: size, params and MACs from the model
+ * analysis, latency per device from the kernel regressors (predicted; ONNX only), and with
+ * `measure: true` also timed on the attached device (measured). A figure the gate cannot compute
+ * in full (unknown ops, nodes without a predictor) is an input error, never a silent pass.
  */
 export class GateService {
   constructor(
     private readonly devices: DeviceService,
     /** Called only when a budget has a latency limit: the CLI imports the regressors lazily. */
     private readonly kernels: () => KernelPredictors | Promise<KernelPredictors>,
+    /** Lookup tables, for models Tailor exported (they carry their arch): exact where the device has a table. */
+    private readonly tables?: TableLatency,
   ) {}
 
   async run(budgets: Budget[], options: GateRunOptions = {}): Promise<GateReport> {
@@ -102,9 +127,24 @@ export class GateService {
     const notes: string[] = [];
     const uncounted = analysis.nodes.filter((n) => n.macs === null).length;
     if (uncounted) notes.push(`MACs leave out ${uncounted} of ${analysis.nodes.length} node(s) whose shapes are unknown (${analysis.unsupported.map((u) => u.opType).join(', ') || 'run-time shapes'}); a "macs" limit would refuse this model`);
+    const viaKernels: string[] = [];
     if (budget.limits.latency) {
-      const kernels = await this.kernels();
+      const exported = this.tables ? exportedArch(bytes, analysis) : null;
       for (const device of Object.keys(budget.limits.latency)) {
+        const t1 = process.hrtime.bigint();
+        const p = exported ? await this.tables!.predictArch(device, exported) : null;
+        if (!p) {
+          viaKernels.push(device);
+          continue;
+        }
+        predicted.set(device, { ms: p.ms, seconds: seconds(t1) });
+        notes.push(`${device}: latency predicted from its lookup table for ${exported!.space.id} (the model carries the arch it was exported from)`, ...p.warnings.map((w) => `${device}: ${w}`));
+      }
+    }
+    this.checkRunnable(budget, analysis, new Set(predicted.keys()));
+    if (viaKernels.length && analysis.format !== 'tflite') {
+      const kernels = await this.kernels();
+      for (const device of viaKernels) {
         const t1 = process.hrtime.bigint();
         const p = kernels.predictor(device).predict(bytes, { file: display, inputShapes: budget.inputShapes });
         if (p.unsupportedCount > 0) {
@@ -118,6 +158,23 @@ export class GateService {
       }
     }
     return { budget, bytes, sizeBytes, analysis, analysisSeconds, predicted, measured: new Map(), notes };
+  }
+
+  /**
+   * TFLite models have no predicted latency (the kernel regressors read ONNX): they are gated on
+   * latency measured by the tflite-wasm backend only, which in turn runs nothing but TFLite.
+   */
+  private checkRunnable(budget: Budget, analysis: ModelAnalysis, fromTables: Set<string>): void {
+    const tflite = analysis.format === 'tflite';
+    for (const device of Object.keys(budget.limits.latency ?? {})) {
+      const backend = this.devices.get(device).backend;
+      const fail = (reason: string): never => {
+        throw new TailorError('INCOMPLETE_FIGURE', { budget: budget.name, metric: `latency on "${device}"`, file: budget.model.display, reason });
+      };
+      if (tflite && !budget.measure && !fromTables.has(device)) fail(`${TFLITE_NO_PREDICTION}; set "measure": true with a device whose backend is ${TFLITE_BACKEND} (e.g. local-tflite) to gate measured latency`);
+      if (tflite && backend !== TFLITE_BACKEND && (budget.measure || !fromTables.has(device))) fail(`device "${device}" (backend ${backend}) cannot run TFLite models, and ${TFLITE_NO_PREDICTION}; measure on a device whose backend is ${TFLITE_BACKEND} (e.g. local-tflite)`);
+      if (!tflite && budget.measure && backend === TFLITE_BACKEND) fail(`device "${device}" (backend ${TFLITE_BACKEND}) runs TFLite models only; measure this ONNX model on an onnxruntime device, or gate its TFLite export`);
+    }
   }
 
   /** measure: true budgets, per device: every model of the device timed round-robin under the machine-wide lock. */
@@ -155,10 +212,10 @@ export class GateService {
   }
 }
 
-/** The ONNX analysis; a dynamic input is named with the budget field that sizes it (not the CLI flag). */
+/** The ONNX or TFLite analysis; a dynamic input is named with the budget field that sizes it (not the CLI flag). */
 function analyze(budget: Budget, bytes: Uint8Array): ModelAnalysis {
   try {
-    return analyzeOnnx(bytes, { file: budget.model.display, inputShapes: budget.inputShapes });
+    return analyzeModel(bytes, { file: budget.model.display, inputShapes: budget.inputShapes });
   } catch (e) {
     if (e instanceof TailorError && e.code === 'INVALID_INPUT_SHAPE') {
       throw new TailorError('INVALID_GATE_CONFIG', { source: `(budget "${budget.name}", model ${budget.model.display})`, reason: `inputShape "${e.params.value}": ${e.params.reason}` });
@@ -187,10 +244,11 @@ function checkBudget(f: Figures): BudgetResult {
   if (limits.params) checks.push(check('params', f.analysis.params, limits.params, f.analysisSeconds));
   if (limits.macs) checks.push(check('macs', f.analysis.macs, limits.macs, f.analysisSeconds));
   for (const [device, limit] of Object.entries(limits.latency ?? {})) {
-    const p = f.predicted.get(device)!;
+    // a TFLite model has only the measured figure
+    const p = f.predicted.get(device);
     const m = f.measured.get(device);
-    metrics.latencyMs[device] = { predicted: p.ms, ...(m ? { measured: m.ms } : {}) };
-    checks.push(check('latency', p.ms, limit, p.seconds, device, 'predicted'));
+    metrics.latencyMs[device] = { ...(p ? { predicted: p.ms } : {}), ...(m ? { measured: m.ms } : {}) };
+    if (p) checks.push(check('latency', p.ms, limit, p.seconds, device, 'predicted'));
     if (m) checks.push(check('latency', m.ms, limit, m.seconds, device, 'measured'));
   }
   return { name: f.budget.name, model: f.budget.model.display, passed: checks.every((c) => c.passed), metrics, checks, notes: f.notes };

@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { invalidModel, modelFormat } from '../analysis/model';
 import { TailorError } from '../core/errors';
+import { readTflite } from '../tflite/reader';
+import { writeTflite } from '../tflite/writer';
 
 /** A model a budget checks: a file on disk, or bytes uploaded over HTTP. */
 export interface ModelRef {
@@ -12,38 +15,20 @@ export interface ModelRef {
   bytes?: Uint8Array;
 }
 
-const TFLITE_REASON = 'TFLite models are not supported yet (a later release adds them); the gate checks ONNX models (.onnx)';
-
-/** TFLite flatbuffers carry the file identifier "TFL3" at byte 4. */
-function isTflite(bytes: Uint8Array): boolean {
-  return bytes.length >= 8 && bytes[4] === 0x54 && bytes[5] === 0x46 && bytes[6] === 0x4c && bytes[7] === 0x33;
-}
-
-/** Refuses what the gate cannot check before any work: TFLite by name. */
-export function checkModelName(name: string): void {
-  if (/\.tflite$/i.test(name)) throw new TailorError('UNSUPPORTED_MODEL_FORMAT', { file: name, format: 'TFLite', reason: TFLITE_REASON });
-}
+/** The backend that measures TFLite models (src/runtime/tflite-wasm); every other backend runs ONNX. */
+export const TFLITE_BACKEND = 'tflite-wasm';
+export const TFLITE_NO_PREDICTION = 'TFLite models get a predicted latency only when Tailor exported them and the device has a lookup table for their space (the kernel regressors read ONNX models only)';
 
 /** The model's bytes (read once; the gate never writes anything beside the model). */
 export function readModel(ref: ModelRef): Uint8Array {
-  checkModelName(ref.display);
-  let bytes = ref.bytes;
-  if (!bytes) {
-    try {
-      bytes = fs.readFileSync(ref.file!);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT') throw new TailorError('MODEL_NOT_FOUND', { file: ref.display, detail: ref.file !== ref.display ? `resolved to ${ref.file}` : undefined });
-      throw new TailorError('INVALID_ONNX', { file: ref.display, reason: err.code === 'EISDIR' ? 'it is a directory' : err.message });
-    }
+  if (ref.bytes) return ref.bytes;
+  try {
+    return fs.readFileSync(ref.file!);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new TailorError('MODEL_NOT_FOUND', { file: ref.display, detail: ref.file !== ref.display ? `resolved to ${ref.file}` : undefined });
+    invalidModel(ref.display, err.code === 'EISDIR' ? 'it is a directory' : err.message);
   }
-  checkModelBytes(ref.display, bytes);
-  return bytes;
-}
-
-/** Refuses what the gate cannot check by content: a TFLite flatbuffer, whatever its name. */
-export function checkModelBytes(name: string, bytes: Uint8Array): void {
-  if (isTflite(bytes)) throw new TailorError('UNSUPPORTED_MODEL_FORMAT', { file: name, format: 'TFLite', reason: TFLITE_REASON });
 }
 
 function decode(bytes: Uint8Array, display: string): onnx.ModelProto {
@@ -77,6 +62,7 @@ function externalRefs(model: onnx.ModelProto): ExternalRef[] {
  * exist: a missing one is named. `sizeBytes` of a budget covers the model and these files.
  */
 export function externalDataFiles(bytes: Uint8Array, ref: ModelRef): string[] {
+  if (modelFormat(bytes, ref.display) === 'tflite') return []; // TFLite keeps its weights inside the file
   const refs = externalRefs(decode(bytes, ref.display));
   if (!refs.length) return [];
   if (!ref.file) {
@@ -103,6 +89,7 @@ export function externalDataFiles(bytes: Uint8Array, ref: ModelRef): string[] {
  * inputShape (the runtime would otherwise run them at 1). The original bytes when neither applies.
  */
 export function runtimeBytes(bytes: Uint8Array, ref: ModelRef, inputShapes: Record<string, number[]> | undefined): Uint8Array {
+  if (modelFormat(bytes, ref.display) === 'tflite') return pinTfliteInputs(bytes, ref, inputShapes);
   const model = decode(bytes, ref.display);
   let changed = false;
   const refs = externalRefs(model);
@@ -130,4 +117,16 @@ export function runtimeBytes(bytes: Uint8Array, ref: ModelRef, inputShapes: Reco
     changed = true;
   }
   return changed ? onnx.ModelProto.encode(model).finish() : bytes;
+}
+
+/** TFLite: the input tensors get the budget's shapes (the interpreter sizes everything else from them at load). */
+function pinTfliteInputs(bytes: Uint8Array, ref: ModelRef, inputShapes: Record<string, number[]> | undefined): Uint8Array {
+  if (!inputShapes || !Object.keys(inputShapes).length) return bytes;
+  const model = readTflite(bytes, ref.display);
+  const graph = model.subgraphs[0];
+  for (const i of graph.inputs) {
+    const dims = inputShapes[graph.tensors[i].name];
+    if (dims) graph.tensors[i] = { ...graph.tensors[i], shape: [...dims], shapeSignature: [...dims] };
+  }
+  return writeTflite(model);
 }

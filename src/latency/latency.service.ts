@@ -9,7 +9,7 @@ import { describeFingerprint } from '../runtime/fingerprint';
 import { exportOfa, readOfaYaml, tableFromOfa } from './ofa-format';
 import { LatencyPredictor, Prediction } from './predictor';
 import { LatencyTable, loadTable, readTable, saveTable, tablePath, withTableLock } from './table';
-import { DEFAULT_VALIDATE_OPTIONS, ValidateOptions, ValidationReport, measureAgainstTable, validateTable } from './validate';
+import { MeasureItem, DEFAULT_VALIDATE_OPTIONS, ValidateOptions, ValidationReport, measureAgainstTable, validateTable } from './validate';
 
 export interface PredictRequest {
   device: string;
@@ -88,7 +88,7 @@ export class LatencyService {
   }
 
   /** Measures given models end to end on the device (validate's protocol) next to their table predictions. */
-  async measure(device: string, space: string, items: { bytes: Uint8Array; tableMs: number }[], options: Partial<ValidateOptions> & { threads?: number } = {}) {
+  async measure(device: string, space: string, items: MeasureItem[], options: Partial<ValidateOptions> & { threads?: number } = {}) {
     const descriptor = this.devices.get(device);
     this.devices.checkMeasurable(descriptor, 'measure models');
     const predictor = this.predictor(device, space);

@@ -7,9 +7,9 @@ import { median } from '../core/latency';
 import { netFromArch } from '../core/net';
 import { Rng } from '../core/rng';
 import { SearchSpace } from '../core/space';
-import { exportOnnx } from '../export/onnx';
+import { exportModel } from '../export/model';
 import { seededWeights } from '../export/weights';
-import { DeviceBackend, LoadedModel } from '../runtime/backend';
+import { DeviceBackend, LoadedModel, ModelFormat } from '../runtime/backend';
 import { withMachineLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { speedFactor } from '../profiling/reference';
@@ -86,6 +86,12 @@ export interface MeasuredModel {
   tableMs: number;
 }
 
+/** A model to measure, in the format the device's runtime loads, with its table prediction. */
+export interface MeasureItem {
+  bytes: (format: ModelFormat) => Uint8Array;
+  tableMs: number;
+}
+
 /**
  * Measures whole models end to end on the device with the profiling protocol (round-robin
  * passes, the table's reference networks timed alongside for the drift factor) and pairs each
@@ -95,17 +101,17 @@ export async function measureAgainstTable(
   predictor: LatencyPredictor,
   space: SearchSpace,
   backend: DeviceBackend,
-  items: { bytes: Uint8Array; tableMs: number }[],
+  items: MeasureItem[],
   options: Omit<ValidateOptions, 'samples' | 'seed' | 'resolutions'>,
 ): Promise<{ rows: MeasuredModel[]; speedFactor: number }> {
   const table = predictor.table;
   const baseline = options.calibrate === false ? null : referenceBaseline(table);
   const reference = baseline ? table.reference : undefined;
-  const extras = (reference?.archs ?? []).map((a) => exportOnnx(buildIR(netFromArch(space, a)), { weights: seededWeights(table.method.seed ?? 0) }));
+  const extras = (reference?.archs ?? []).map((a) => exportModel(backend.modelFormat, buildIR(netFromArch(space, a)), { weights: seededWeights(table.method.seed ?? 0) }));
   const models: LoadedModel[] = [];
   let measured: number[][];
   try {
-    for (const [i, bytes] of [...extras, ...items.map((it) => it.bytes)].entries()) {
+    for (const [i, bytes] of [...extras, ...items.map((it) => it.bytes(backend.modelFormat))].entries()) {
       options.onProgress?.({ done: 0, total: options.passes, message: `loading network ${i + 1}/${extras.length + items.length}` });
       models.push(await backend.load(bytes));
     }
@@ -147,7 +153,7 @@ export async function validateTable(
   const archs = Array.from({ length: options.samples }, () => sampleArch(space, rng, resolutions));
   const nets = archs.map((arch) => netFromArch(space, arch));
   const predicted = nets.map((net) => predictor.predictNet(net).latencyMs); // fails early on missing keys
-  const items = nets.map((net, i) => ({ bytes: exportOnnx(buildIR(net), { weights: seededWeights(options.seed + i) }), tableMs: predicted[i] }));
+  const items = nets.map((net, i) => ({ bytes: (format: ModelFormat) => exportModel(format, buildIR(net), { weights: seededWeights(options.seed + i) }), tableMs: predicted[i] }));
   const { rows: measured, speedFactor: factor } = await measureAgainstTable(predictor, space, backend, items, options);
   const rows: ValidationRow[] = archs.map((arch, i) => ({ arch, ...measured[i], errorPct: 100 * (measured[i].predictedMs / measured[i].measuredMs - 1) }));
   const uncalibrated = summarizeValidation(rows.map((r) => ({ predictedMs: r.tableMs, measuredMs: r.measuredMs })));

@@ -6,10 +6,10 @@ import { median, summarize } from '../core/latency';
 import { netFromArch } from '../core/net';
 import { SearchSpace, checkResolutions } from '../core/space';
 import { Workspace } from '../core/workspace';
-import { exportOnnx, exportPiecesOnnx } from '../export/onnx';
+import { exportModel, exportModelPieces } from '../export/model';
 import { seededWeights } from '../export/weights';
 import { LatencyTable, TABLE_SCHEMA, readTable, saveTable, tablePath, withTableLock } from '../latency/table';
-import { DeviceBackend } from '../runtime/backend';
+import { DeviceBackend, ModelFormat } from '../runtime/backend';
 import { DeviceDescriptor } from '../runtime/devices';
 import { withMachineLock } from '../runtime/machine-lock';
 import { measureProfiledRoundRobin } from '../runtime/measure';
@@ -55,12 +55,12 @@ export interface ProfileResult {
 
 export const DEFAULT_PROFILE_OPTIONS = PROFILE_DEFAULTS;
 
-function overheadProbe(r: number, channels: number): Uint8Array {
+function overheadProbe(format: ModelFormat, r: number, channels: number): Uint8Array {
   const piece: Piece = {
     id: 'probe', kind: 'pool', key: 'probe', input: 'input', inShape: [channels, r, r], output: 'probe.pool', outShape: [channels, 1, 1],
     nodes: [{ op: 'global_avg_pool', name: 'probe.pool', inputs: ['input'], output: 'probe.pool', inShape: [channels, r, r], outShape: [channels, 1, 1] }],
   };
-  return exportPiecesOnnx([piece], { weights: seededWeights(0) });
+  return exportModelPieces(format, [piece], { weights: seededWeights(0) });
 }
 
 
@@ -71,7 +71,7 @@ function overheadProbe(r: number, channels: number): Uint8Array {
  */
 async function measurePlan(backend: DeviceBackend, irs: ModelIR[], extras: Uint8Array[], options: ProfileOptions, onPass: (pass: number) => void) {
   const r = await measureProfiledRoundRobin(
-    backend, irs.map((ir) => () => exportOnnx(ir, { weights: seededWeights(options.seed) })), extras,
+    backend, irs.map((ir) => () => exportModel(backend.modelFormat, ir, { weights: seededWeights(options.seed) })), extras,
     { ...options, extraRunsFactor: REFERENCE_RUNS_FACTOR }, onPass,
   );
   return { extraWall: r.extraWall, wall: r.wall, kernels: r.events };
@@ -115,7 +115,7 @@ export async function profileSpace(
     let networks = 0;
     const secondsPerResolution: Record<string, number> = {};
     const refs = referenceArchs(space);
-    const refModels = refs.map((a) => exportOnnx(buildIR(netFromArch(space, a)), { weights: seededWeights(options.seed) }));
+    const refModels = refs.map((a) => exportModel(backend.modelFormat, buildIR(netFromArch(space, a)), { weights: seededWeights(options.seed) }));
 
     for (const r of todo) {
       const started = Date.now();
@@ -124,7 +124,7 @@ export async function profileSpace(
       done++;
       const irs = plan.map((arch) => buildIR(netFromArch(space, arch)));
       const { wall, kernels, extraWall } = await withMachineLock(
-        () => measurePlan(backend, irs, [overheadProbe(r, space.inputChannels), ...refModels], options, (pass) => {
+        () => measurePlan(backend, irs, [overheadProbe(backend.modelFormat, r, space.inputChannels), ...refModels], options, (pass) => {
           options.onProgress?.({ done: done + pass - 1, total, resolution: r, message: `r=${r}: pass ${pass}/${options.passes}` });
         }),
         () => options.onProgress?.({ done, total, resolution: r, message: `r=${r}: waiting for another measurement on this machine` }),

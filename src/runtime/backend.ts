@@ -1,5 +1,7 @@
 import { TailorError } from '../core/errors';
 
+export type ModelFormat = 'onnx' | 'tflite';
+
 export interface MeasureOptions {
   warmup: number;
   runs: number;
@@ -31,6 +33,8 @@ export interface ProfiledModel extends LoadedModel {
 export interface DeviceBackend {
   readonly name: string;
   readonly threads: number;
+  /** The model format the runtime loads: what profile, validate and measure export for it. */
+  readonly modelFormat: ModelFormat;
   runtimeVersion(): string;
   load(model: Uint8Array): Promise<LoadedModel>;
   loadProfiled(model: Uint8Array): Promise<ProfiledModel>;

@@ -19,6 +19,7 @@ export interface SearchRequest {
   population?: number;
   reward: 'soft' | 'hard';
   bnImages: number;
+  testImages?: number;
   resolutions?: number[];
   strict?: boolean;
 }
@@ -60,7 +61,7 @@ export async function searchRun(req: SearchRequest, cacheDir: string, latency: L
       { engine, run, runDir: req.supernet, net, data, accuracy, latency },
       {
         targets, outDir: path.resolve(req.out), algorithm: req.algorithm, seed: req.seed, measure: Boolean(req.measure), maxSubnets: req.maxSubnets,
-        generations: req.generations, population: req.population, reward: req.reward, bnImages: req.bnImages, strict: req.strict, resolutions: req.resolutions,
+        generations: req.generations, population: req.population, reward: req.reward, bnImages: req.bnImages, testImages: req.testImages, strict: req.strict, resolutions: req.resolutions,
         // Progress over all targets: each target is one unit, its stages fractions of it.
         onProgress: (p) => hooks.onProgress?.({
           done: Math.max(0, targets.findIndex((t) => t.name === p.target)) + (p.total > 0 ? Math.min(1, p.done / p.total) : 0),

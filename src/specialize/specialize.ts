@@ -7,6 +7,8 @@ import { writeFileAtomic, writeJsonAtomic } from '../core/fs-atomic';
 import { Rng, deriveSeed } from '../core/rng';
 import { SearchSpace, checkResolutions, spaceWithIO } from '../core/space';
 import { exportOnnx } from '../export/onnx';
+import { exportTflite } from '../export/tflite';
+import type { ModelFormat } from '../runtime/backend';
 import { LatencyService } from '../latency/latency.service';
 import { LatencyTable } from '../latency/table';
 import { summarizeValidation } from '../latency/validate';
@@ -46,6 +48,8 @@ export interface SpecializeOptions {
   resolutions?: number[];
   /** Validation images for BN recalibration of each emitted subnet (as tailor eval). */
   bnImages: number;
+  /** With measure: test images that score each emitted subnet (default: the whole test split). */
+  testImages?: number;
   strict?: boolean;
   onProgress?: (p: { target: string; stage: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
@@ -59,7 +63,10 @@ export interface EmittedSubnet {
   params: number;
   macs: number;
   sizeBytes: number;
+  /** The ONNX model, relative to the target's folder. */
   file: string;
+  /** The same subnet and weights as TFLite (NHWC), beside it. */
+  tflite: string;
 }
 
 export interface ParetoFile {
@@ -175,29 +182,30 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
     const subnets: EmittedSubnet[] = [];
-    const bytesOf: Uint8Array[] = [];
+    const bytesOf: Record<ModelFormat, Uint8Array>[] = [];
     for (const [i, e] of chosen.entries()) {
       o.onProgress?.({ target: target.name, stage: o.measure ? 'exporting and evaluating' : 'exporting', done: i, total: chosen.length });
       const { subnet, measuredTop1 } = await emitSubnet(ctx, e.arch, o);
-      const file = `subnet-${String(i + 1).padStart(2, '0')}.onnx`;
+      const stem = `subnet-${String(i + 1).padStart(2, '0')}`;
+      const file = `${stem}.onnx`;
       const c = countModel(subnet.ir);
-      const bytes = exportOnnx(subnet.ir, {
-        weights: subnet.weightProvider(`supernet ${path.resolve(ctx.runDir)}`),
-        metadata: {
-          arch: JSON.stringify(e.arch), space: space.id, dataset: ctx.run.dataset, classes: JSON.stringify(ctx.run.classes),
-          predictedTop1: String(e.accuracy), ...(measuredTop1 !== null ? { top1: String(measuredTop1) } : {}),
-          params: String(c.params), macs: String(c.macs), target: target.name,
-          latencyMs: JSON.stringify(e.latencyMs), seed: String(o.seed), algorithm: o.algorithm,
-          preprocess: 'NCHW float32, pixel / 127.5 - 1, resized to the arch resolution',
-        },
+      const weights = subnet.weightProvider(`supernet ${path.resolve(ctx.runDir)}`);
+      const metadata = (layout: 'NCHW' | 'NHWC') => ({
+        arch: JSON.stringify(e.arch), space: space.id, dataset: ctx.run.dataset, classes: JSON.stringify(ctx.run.classes),
+        predictedTop1: String(e.accuracy), ...(measuredTop1 !== null ? { top1: String(measuredTop1) } : {}),
+        params: String(c.params), macs: String(c.macs), target: target.name,
+        latencyMs: JSON.stringify(e.latencyMs), seed: String(o.seed), algorithm: o.algorithm,
+        preprocess: `${layout} float32, pixel / 127.5 - 1, resized to the arch resolution`,
       });
+      const models = { onnx: exportOnnx(subnet.ir, { weights, metadata: metadata('NCHW') }), tflite: exportTflite(subnet.ir, { weights, metadata: metadata('NHWC') }) };
+      writeFileAtomic(path.join(dir, file), models.onnx);
+      writeFileAtomic(path.join(dir, `${stem}.tflite`), models.tflite);
       subnet.dispose();
-      writeFileAtomic(path.join(dir, file), bytes);
-      bytesOf.push(bytes);
+      bytesOf.push(models);
       subnets.push({
         arch: e.arch, predictedTop1: e.accuracy, measuredTop1,
         latencyMs: Object.fromEntries(Object.entries(e.latencyMs).map(([d, ms]) => [d, { predicted: ms, measured: null }])),
-        params: e.params, macs: e.macs, sizeBytes: e.sizeBytes, file,
+        params: e.params, macs: e.macs, sizeBytes: e.sizeBytes, file, tflite: `${stem}.tflite`,
       });
     }
     const pareto: ParetoFile = {
@@ -268,7 +276,7 @@ function searchResolutions(space: SearchSpace, tables: LatencyTable[], o: Specia
 async function emitSubnet(ctx: Context, arch: ArchConfig, o: SpecializeOptions) {
   const { evaluateSubnet, recalibrateOn } = await import('../training/runs.js');
   if (o.measure) {
-    const { result, subnet } = evaluateSubnet(ctx.engine, ctx.net, ctx.data, arch, o.bnImages);
+    const { result, subnet } = evaluateSubnet(ctx.engine, ctx.net, ctx.data, arch, o.bnImages, o.testImages);
     return { subnet, measuredTop1: result.top1 };
   }
   const n = Math.min(o.bnImages, ctx.data.val.count);
@@ -277,7 +285,7 @@ async function emitSubnet(ctx: Context, arch: ArchConfig, o: SpecializeOptions) 
   return { subnet: recalibrateOn(ctx.engine, ctx.net, ctx.data, subset, arch), measuredTop1: null };
 }
 
-async function measureEmitted(ctx: Context, target: Target, tableSpace: SearchSpace, subnets: EmittedSubnet[], bytes: Uint8Array[], pareto: ParetoFile, o: SpecializeOptions): Promise<void> {
+async function measureEmitted(ctx: Context, target: Target, tableSpace: SearchSpace, subnets: EmittedSubnet[], bytes: Record<ModelFormat, Uint8Array>[], pareto: ParetoFile, o: SpecializeOptions): Promise<void> {
   pareto.measured = {};
   for (const device of Object.keys(target.devices)) {
     const descriptor = ctx.latency.devices.get(device);
@@ -285,7 +293,7 @@ async function measureEmitted(ctx: Context, target: Target, tableSpace: SearchSp
       o.warn?.(`${device} is a table-only device: nothing to measure on, its latencies stay predictions`);
       continue;
     }
-    const items = subnets.map((s, i) => ({ bytes: bytes[i], tableMs: s.latencyMs[device].predicted }));
+    const items = subnets.map((s, i) => ({ bytes: (format: ModelFormat) => bytes[i][format], tableMs: s.latencyMs[device].predicted }));
     const { rows, speedFactor } = await ctx.latency.measure(device, tableSpace.id, items, {
       onProgress: (p) => o.onProgress?.({ target: target.name, stage: `measuring on ${device}`, done: p.done, total: p.total }),
     });

@@ -24,6 +24,7 @@ const PLOTS = ['pareto.json', 'pareto.svg', 'pareto.png'];
 
 export const CONTENT_TYPES: Record<string, string> = {
   '.onnx': 'application/octet-stream',
+  '.tflite': 'application/octet-stream',
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
   '.json': 'application/json',
@@ -274,7 +275,7 @@ export function resolveDownload(home: string, run: string, search: string, targe
   const targetDir = path.join(dir, target);
   const pareto = readJson<ParetoFile>(path.join(targetDir, 'pareto.json'));
   if (!pareto) throw new TailorError('RUN_FILE_NOT_FOUND', { run, search, what: `target "${target}"` });
-  const emitted = [...PLOTS, ...pareto.subnets.map((s) => s.file)];
+  const emitted = [...PLOTS, ...pareto.subnets.flatMap((s) => (s.tflite ? [s.file, s.tflite] : [s.file]))];
   const type = CONTENT_TYPES[path.extname(file).toLowerCase()];
   if (!emitted.includes(file) || !type) throw new TailorError('RUN_FILE_NOT_FOUND', { run, search, what: `file "${file}" in target "${target}" (it has ${emitted.join(', ')})` });
   let real: string;

@@ -93,7 +93,7 @@ describe('HTTP service (real app on an ephemeral port)', () => {
 
   it('GET /devices and /devices/:id with a live fingerprint', async () => {
     const list = await call(server, 'GET', '/devices');
-    assert.deepEqual(list.json.map((d: { id: string }) => d.id).sort(), ['local-cpu', 'note10']);
+    assert.deepEqual(list.json.map((d: { id: string }) => d.id).sort(), ['local-cpu', 'local-tflite', 'note10']);
     const local = await call(server, 'GET', '/devices/local-cpu');
     assert.equal(local.json.backend, 'ort-cpu');
     assert.ok(local.json.live.hash);

@@ -3,6 +3,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { analyzeTflite } from '../../src/analysis/tflite';
+import { minArch } from '../../src/core/arch';
+import { buildIR } from '../../src/core/ir';
+import { netFromArch } from '../../src/core/net';
+import { getSpace } from '../../src/core/space';
+import { exportPiecesTflite } from '../../src/export/tflite';
+import { seededWeights } from '../../src/export/weights';
 import { REPO, tempDir } from '../helpers';
 import { listing, tinyModel, writeExternalModel, writeRegressors } from '../gate-fixtures';
 
@@ -89,8 +96,8 @@ describe('tailor gate (CLI)', () => {
       [[{ name: 'a', model: 'models/tiny.onnx', limits: { size: '5 XB' } }], [], /budgets\[0\] \("a"\)\.limits\.size: unknown size unit "XB"/],
       [[{ name: 'a', model: 'models/tiny.onnx', limits: { latency: { pixel9: '15 ms' } } }], [], /limits\.latency: unknown device "pixel9"/],
       [[{ name: 'a', model: 'models/missing.onnx', limits: size }], [], /model file "models\/missing\.onnx" not found/],
-      [[{ name: 'a', model: 'models/model.tflite', limits: size }], [], /models\/model\.tflite is a TFLite model: TFLite models are not supported yet/],
-      [[{ name: 'a', model: 'models/renamed.onnx', limits: size }], [], /models\/renamed\.onnx is a TFLite model/],
+      [[{ name: 'a', model: 'models/model.tflite', limits: size }], [], /models\/model\.tflite is not a valid TFLite model: /],
+      [[{ name: 'a', model: 'models/renamed.onnx', limits: size }], [], /models\/renamed\.onnx is not a valid TFLite model: /],
       [[{ name: 'a', model: 'models/truncated.onnx', limits: size }], [], /models\/truncated\.onnx is not a valid ONNX model: .*truncated/],
       [[{ name: 'a', model: 'models/notes.onnx', limits: size }], [], /models\/notes\.onnx is not a valid ONNX model/],
       [[{ name: 'a', model: 'models/dynamic.onnx', limits: size }], [], /Budget "a": cannot gate the figures of models\/dynamic\.onnx: input "input" has a dynamic shape \(batchx3xhxw\); give its size in the budget: "inputShape": "input:<batch>x3x<h>x<w>"/],
@@ -114,6 +121,26 @@ describe('tailor gate (CLI)', () => {
     const r = gate(dir, [], { home: bare });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /No kernel regressors for device "local-cpu".*tailor profile --device local-cpu --kernels/);
+  });
+
+  it('gates .tflite models on size, params and MACs; their latency only when measured on a tflite-wasm device', () => {
+    const { dir, home, models } = project();
+    const space = getSpace('ofa-mbv3-w1.0');
+    const stem = exportPiecesTflite(buildIR(netFromArch(space, minArch(space, 128))).pieces.slice(0, 1), { weights: seededWeights(1) });
+    fs.writeFileSync(path.join(models, 'stem.tflite'), stem);
+    const a = analyzeTflite(stem);
+    budgetsFile(dir, [{ name: 'stem', model: 'models/stem.tflite', limits: { size: '1 MB', params: a.params, macs: a.macs } }]);
+    const ok = gate(dir, ['--format', 'json'], { home });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.deepEqual(JSON.parse(ok.stdout), [{ name: 'stem', passed: true, metrics: { sizeBytes: stem.length, params: a.params, macs: a.macs, latencyMs: {} }, failures: [] }]);
+    budgetsFile(dir, [{ name: 'stem', model: 'models/stem.tflite', limits: { params: a.params - 1 } }]);
+    const over = gate(dir, [], { home });
+    assert.equal(over.status, 1, over.stderr);
+    assert.match(over.stdout, new RegExp(`params +${a.params} +${a.params - 1} +FAIL`));
+    budgetsFile(dir, [{ name: 'stem', model: 'models/stem.tflite', limits: { latency: { 'local-cpu': '5 ms' } } }]);
+    const latency = gate(dir, [], { home });
+    assert.equal(latency.status, 2);
+    assert.match(latency.stderr, /Budget "stem": cannot gate latency on "local-cpu" of models\/stem\.tflite: TFLite models get a predicted latency only when Tailor exported them and the device has a lookup table for their space \(the kernel regressors read ONNX models only\); set "measure": true with a device whose backend is tflite-wasm/);
   });
 
   it('saves a baseline and reports deltas against it (▲/▼ in markdown)', () => {

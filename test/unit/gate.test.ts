@@ -9,7 +9,21 @@ import { Budget, Limit, fileModelResolver, findGateConfig, parseGateConfig } fro
 import { BudgetResult, Check, GateReport, Metric, applyBaseline, readBaseline, saveBaseline, toJsonReport } from '../../src/gate/report';
 import { REPORTERS } from '../../src/gate/reporters';
 import { parseCount, parseDuration, parseSize } from '../../src/gate/units';
+import { analyzeTflite } from '../../src/analysis/tflite';
+import { minArch } from '../../src/core/arch';
+import { buildIR } from '../../src/core/ir';
+import { netFromArch } from '../../src/core/net';
+import { getSpace } from '../../src/core/space';
+import { exportOnnx } from '../../src/export/onnx';
+import { exportPiecesTflite } from '../../src/export/tflite';
+import { seededWeights } from '../../src/export/weights';
+import { GateService } from '../../src/gate/gate';
 import { DeviceService } from '../../src/runtime/device.service';
+import { TfliteWasmBackend } from '../../src/runtime/tflite-wasm/backend';
+import { tfliteVersion } from '../../src/runtime/tflite-wasm/version';
+import { registerBackend } from '../../src/runtime/registry';
+import { readTflite } from '../../src/tflite/reader';
+import { writeTflite } from '../../src/tflite/writer';
 import { FIXTURES, tempDir } from '../helpers';
 
 const value = (p: ReturnType<typeof parseSize>) => {
@@ -178,8 +192,82 @@ describe('gate: config schema', () => {
     assert.equal(one({ limits: { latency: { note10: '30 ms' } } })[0].limits.latency!.note10.value, 30);
   });
 
-  it('refuses TFLite models for now, with a clear message', () => {
-    assert.throws(() => one({ model: 'm.tflite' }), code('UNSUPPORTED_MODEL_FORMAT', /m\.tflite is a TFLite model: TFLite models are not supported yet/));
+  it('takes TFLite models like ONNX ones (the format is told by content when the gate reads them)', () => {
+    assert.deepEqual(one({ model: 'm.tflite' })[0].model, { display: 'm.tflite', file: path.join(dir, 'm.tflite') });
+  });
+});
+
+describe('gate: TFLite models', () => {
+  const dir = tempDir();
+  const space = getSpace('ofa-mbv3-w1.0');
+  const ir = buildIR(netFromArch(space, minArch(space, 128)));
+  const tflite = exportPiecesTflite(ir.pieces.slice(0, 1), { weights: seededWeights(1) });
+  fs.writeFileSync(path.join(dir, 'net.tflite'), tflite);
+  // the same with a dynamic batch: its inputShape is pinned into the model the device loads
+  const dynamic = readTflite(tflite);
+  for (const t of dynamic.subgraphs[0].tensors) if (t.buffer === 0) t.shapeSignature = [-1, ...t.shape.slice(1)];
+  const input = dynamic.subgraphs[0].tensors[dynamic.subgraphs[0].inputs[0]];
+  fs.writeFileSync(path.join(dir, 'dynamic.tflite'), writeTflite(dynamic));
+  fs.writeFileSync(path.join(dir, 'net.onnx'), exportOnnx(ir, { weights: seededWeights(1) }));
+  const home = tempDir();
+  writeJson(path.join(home, 'devices', 'tfl.json'), { id: 'tfl', name: 'TFLite (wasm)', backend: 'tflite-wasm', options: {} });
+  const devices = new DeviceService(workspace(home));
+  const source = path.join(dir, 'tailor.budgets.json');
+  const budgets = (...list: Record<string, unknown>[]) => parseGateConfig({ budgets: list }, { source, devices, resolveModel: fileModelResolver(dir, source) });
+  const noKernels = () => assert.fail('the kernel regressors read ONNX only: never loaded for a TFLite model');
+  const gate = new GateService(devices, noKernels);
+  const a = analyzeTflite(tflite);
+
+  // The real tflite-wasm backend, with a record of the model bytes the gate hands it.
+  const loaded: Uint8Array[] = [];
+  registerBackend('tflite-wasm', {
+    local: true,
+    runtimeVersion: tfliteVersion,
+    create: async (options) => {
+      const backend = new TfliteWasmBackend(options);
+      const load = backend.load.bind(backend);
+      backend.load = async (bytes: Uint8Array) => {
+        loaded.push(bytes);
+        return load(bytes);
+      };
+      return backend;
+    },
+  });
+
+  it('gates size, params and MACs of a .tflite model as the analysis counts them', async () => {
+    const report = await gate.run(budgets(
+      { name: 'holds', model: 'net.tflite', limits: { size: tflite.length, params: a.params, macs: a.macs } },
+      { name: 'exceeds', model: 'net.tflite', limits: { size: 2 * tflite.length, params: a.params - 1, macs: a.macs - 1 } },
+    ));
+    assert.deepEqual(report.results.map((r) => [r.name, r.passed, r.metrics]), [
+      ['holds', true, { sizeBytes: tflite.length, params: a.params, macs: a.macs, latencyMs: {} }],
+      ['exceeds', false, { sizeBytes: tflite.length, params: a.params, macs: a.macs, latencyMs: {} }],
+    ]);
+    assert.deepEqual(toJsonReport(report)[1].failures.map((f) => f.check), ['params', 'macs']);
+  });
+
+  it('latency: no predicted figure for TFLite yet; measured on a tflite-wasm device only', async () => {
+    const latency = (device: string, measure: boolean, model = 'net.tflite') => gate.run(budgets({ name: 'b', model, measure, limits: { latency: { [device]: '10 ms' } } }));
+    await assert.rejects(latency('local-cpu', false), code('INCOMPLETE_FIGURE', /^Budget "b": cannot gate latency on "local-cpu" of net\.tflite: TFLite models get a predicted latency only when Tailor exported them and the device has a lookup table for their space \(the kernel regressors read ONNX models only\); set "measure": true with a device whose backend is tflite-wasm \(e\.g\. local-tflite\) to gate measured latency$/));
+    await assert.rejects(latency('tfl', false), code('INCOMPLETE_FIGURE', /TFLite models get a predicted latency only when Tailor exported them/));
+    await assert.rejects(latency('local-cpu', true), code('INCOMPLETE_FIGURE', /cannot gate latency on "local-cpu" of net\.tflite: device "local-cpu" \(backend ort-cpu\) cannot run TFLite models/));
+    await assert.rejects(latency('tfl', true, 'net.onnx'), code('INCOMPLETE_FIGURE', /device "tfl" \(backend tflite-wasm\) runs TFLite models only; measure this ONNX model on an onnxruntime device/));
+    assert.ok(!loaded.length, 'nothing loaded before the checks pass');
+
+    const report = await latency('tfl', true);
+    assert.ok(loaded.length === 1 && Buffer.from(tflite).equals(loaded[0]), 'the model as it is on disk');
+    const [r] = report.results;
+    const ms = r.metrics.latencyMs.tfl.measured!;
+    assert.ok(ms > 0 && ms < 10 && r.metrics.latencyMs.tfl.predicted === undefined);
+    assert.deepEqual(r.checks.map((c) => [c.id, c.value, c.passed]), [['latency:tfl:measured', ms, true]]);
+    const pinned = await gate.run(budgets({ name: 'b', model: 'dynamic.tflite', inputShape: `${input.name}:2x128x128x3`, measure: true, limits: { latency: { tfl: '0.001 ms' } } }));
+    assert.equal(pinned.results[0].passed, false, 'measured against 1 µs (a batch of 2 at 128 px)');
+    const g = readTflite(loaded[1]).subgraphs[0];
+    assert.deepEqual(g.tensors[g.inputs[0]], { ...input, shape: [2, 128, 128, 3], shapeSignature: [2, 128, 128, 3] });
+    // its JSON report is a valid baseline
+    const file = path.join(dir, 'baseline.json');
+    saveBaseline(file, report);
+    assert.deepEqual(readBaseline(file)[0].metrics.latencyMs, { tfl: { measured: ms } });
   });
 });
 
@@ -299,7 +387,8 @@ describe('gate: baselines', () => {
     bad('{}', /expected the JSON report: an array/);
     bad('[{"name": "a"}]', /entry 0 \("a"\) has no "metrics"/);
     bad('[{"name": "a", "metrics": {"sizeBytes": 1, "params": "x", "macs": 1, "latencyMs": {}}}]', /metrics\.params must be a number/);
-    bad('[{"name": "a", "metrics": {"sizeBytes": 1, "params": 1, "macs": 1, "latencyMs": {"d": {}}}}]', /metrics\.latencyMs\.d must be \{ predicted, measured\? \}/);
+    bad('[{"name": "a", "metrics": {"sizeBytes": 1, "params": 1, "macs": 1, "latencyMs": {"d": {}}}}]', /metrics\.latencyMs\.d must be \{ predicted\?, measured\? \} in ms, at least one of them/);
+    bad('[{"name": "a", "metrics": {"sizeBytes": 1, "params": 1, "macs": 1, "latencyMs": {"d": {"measured": "fast"}}}}]', /metrics\.latencyMs\.d must be/);
     assert.throws(() => readBaseline(path.join(dir, 'nope.json')), code('INVALID_BASELINE', /no such file/));
   });
 });

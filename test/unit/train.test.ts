@@ -18,6 +18,7 @@ import { ElasticSupernet } from '../../src/training/supernet';
 import { MEASUREMENTS_FILE } from '../../src/accuracy/measurements';
 import { loadPredictorFile } from '../../src/accuracy/predictor';
 import sharp from 'sharp';
+import { readTflite } from '../../src/tflite/reader';
 import { onnx } from 'onnx-proto';
 import { tempDir } from '../helpers';
 
@@ -149,6 +150,10 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
         const meta = JSON.parse(onnx.ModelProto.decode(fs.readFileSync(path.join(out, 'tight', s.file))).metadataProps.find((p) => p.key === 'arch')!.value!);
         assert.deepEqual(meta, s.arch);
         await session.release();
+        // The TFLite twin beside it: same subnet, same metadata.
+        const twin = readTflite(fs.readFileSync(path.join(out, 'tight', s.tflite)));
+        assert.deepEqual(JSON.parse(Buffer.from(twin.metadata.arch).toString('utf8')), s.arch);
+        assert.deepEqual(twin.subgraphs[0].tensors[twin.subgraphs[0].inputs[0]].shape, [1, 20, 20, 1]);
       }
       // Mutually non-dominated in (top-1, latency).
       for (const a of tight.subnets) for (const b of tight.subnets) {

@@ -1,7 +1,8 @@
 import { Controller, HttpCode, Inject, Module, Post, Req } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBody, ApiConsumes, ApiExtraModels, ApiForbiddenResponse, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { GateService } from '../../gate/gate';
+import { GateService, tableLatency } from '../../gate/gate';
+import { LatencyService } from '../../latency/latency.service';
 import { toJsonReport } from '../../gate/report';
 import { KernelsService } from '../../kernels/kernels.service';
 import { DeviceService } from '../../runtime/device.service';
@@ -35,6 +36,6 @@ class GateController {
 
 @Module({
   controllers: [GateController],
-  providers: [{ provide: GateService, useFactory: (devices: DeviceService, kernels: KernelsService) => new GateService(devices, () => kernels), inject: [DeviceService, KernelsService] }],
+  providers: [{ provide: GateService, useFactory: (devices: DeviceService, kernels: KernelsService, latency: LatencyService) => new GateService(devices, () => kernels, tableLatency(latency)), inject: [DeviceService, KernelsService, LatencyService] }],
 })
 export class GateModule {}

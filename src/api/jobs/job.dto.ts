@@ -81,6 +81,8 @@ export class SearchJobParams {
   @ApiPropertyOptional({ description: 'Default per algorithm' }) @IsOptional() @IsInt() @Min(1) @Max(100_000) population?: number;
   @ApiPropertyOptional({ enum: ['soft', 'hard'], default: SEARCH_DEFAULTS.reward }) @IsOptional() @IsIn(['soft', 'hard']) reward?: 'soft' | 'hard';
   @ApiPropertyOptional({ default: SEARCH_DEFAULTS.bnImages }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) bnImages?: number;
+  @ApiPropertyOptional({ description: 'With measure: test images that score each emitted subnet (default: the whole test split)' })
+  @IsOptional() @IsInt() @Min(1) @Max(1_000_000) testImages?: number;
   @ApiPropertyOptional({ description: 'Resolutions to search (default: all the device tables cover)' })
   @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(200) @IsInt({ each: true }) resolutions?: number[];
   @ApiPropertyOptional({ description: 'Refuse tables measured on other hardware instead of warning' }) @IsOptional() @IsBoolean() strict?: boolean;

@@ -41,7 +41,7 @@ class RunsController {
   @ApiParam({ name: 'id', ...ID })
   @ApiParam({ name: 'search', ...ID })
   @ApiParam({ name: 'target', ...ID })
-  @ApiParam({ name: 'file', description: 'pareto.json, pareto.svg, pareto.png, or a model its pareto.json lists (subnet-NN.onnx)' })
+  @ApiParam({ name: 'file', description: 'pareto.json, pareto.svg, pareto.png, or a model its pareto.json lists (subnet-NN.onnx, subnet-NN.tflite)' })
   @ApiProduces('application/octet-stream', 'image/png', 'image/svg+xml', 'application/json')
   @ApiOkResponse({ description: 'The file: ONNX models as application/octet-stream, plots as image/png or image/svg+xml' })
   @ApiBadRequestResponse({ description: 'Not a folder-safe id or file name' })

@@ -1,12 +1,10 @@
 import * as path from 'node:path';
-import { workspace } from '../../core/workspace';
 import { fileModelResolver, findGateConfig, parseGateConfig } from '../../gate/config';
-import { GateService } from '../../gate/gate';
+import { GateService, tableLatency } from '../../gate/gate';
 import { readBaseline, saveBaseline } from '../../gate/report';
 import { Format, REPORTERS } from '../../gate/reporters';
-import { DeviceService } from '../../runtime/device.service';
 import '../../runtime/registry';
-import { GlobalOptions } from '../context';
+import { GlobalOptions, services } from '../context';
 
 interface GateOptions {
   config?: string;
@@ -28,11 +26,11 @@ const shown = (file: string) => {
 export async function run(opts: GateOptions, global: GlobalOptions): Promise<void> {
   const found = findGateConfig({ config: opts.config });
   process.stderr.write(`tailor gate: budgets from ${shown(found.file)}${found.found === 'package.json' ? ' ("tailor" key)' : ''}\n`);
-  const devices = new DeviceService(workspace(global.home));
+  const { devices, latency } = services(global);
   const budgets = parseGateConfig(found.raw, { source: found.file, devices, resolveModel: fileModelResolver(path.dirname(found.file), found.file) });
   // Checked before any work: a typo in --baseline fails in a second, not after measuring.
   const baseline = opts.baseline !== undefined ? { file: shown(path.resolve(opts.baseline)), report: readBaseline(path.resolve(opts.baseline)) } : undefined;
-  const gate = new GateService(devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(devices));
+  const gate = new GateService(devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(devices), tableLatency(latency));
   const report = await gate.run(budgets, {
     config: shown(found.file), baseline,
     onProgress: process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,

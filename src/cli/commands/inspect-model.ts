@@ -1,4 +1,5 @@
-import { ModelAnalysis, TensorSummary, analyzeOnnxFile, parseInputShapes } from '../../analysis/analyze';
+import { ModelAnalysis, TensorSummary, parseInputShapes } from '../../analysis/analyze';
+import { analyzeModelFile } from '../../analysis/model';
 import { formatTable, human, pct, printJson } from '../format';
 
 const TOP_NODES = 10;
@@ -24,12 +25,17 @@ function opCounts(a: ModelAnalysis): string {
 }
 
 function printSummary(a: ModelAnalysis): void {
-  console.log(`model    ${a.file} (opset ${a.opset}${a.producer ? `, ${a.producer}` : ''})`);
+  const version = a.format === 'tflite' ? `TFLite schema ${a.opset}` : `opset ${a.opset}`;
+  console.log(`model    ${a.file} (${version}${a.producer ? `, ${a.producer}` : ''})`);
   for (const line of [...tensorRows('inputs', a.inputs), ...tensorRows('outputs', a.outputs)]) console.log(line);
   console.log(`nodes    ${a.nodes.length} (${opCounts(a)})`);
   console.log(`params   ${count(a.params)}`);
   console.log(`MACs     ${count(a.macs)}`);
   console.log(`size     fp32 weights ${bytesText(a.fp32Bytes)}, file ${bytesText(a.sizeBytes)}`);
+  if (a.weightBytes) {
+    const byType = Object.entries(a.weightBytes.byType).map(([type, n]) => `${type} ${bytesText(n)}`).join(', ');
+    console.log(`stored   weights ${bytesText(a.weightBytes.total)}${byType ? ` (${byType})` : ''}`);
+  }
 
   const top = a.nodes.filter((n) => (n.macs ?? 0) > 0).sort((x, y) => y.macs! - x.macs!).slice(0, TOP_NODES);
   if (top.length) {
@@ -56,7 +62,7 @@ function printSummary(a: ModelAnalysis): void {
 }
 
 export async function inspectModel(file: string, inputShapeSpecs: string[], json: boolean): Promise<void> {
-  const analysis = analyzeOnnxFile(file, { inputShapes: parseInputShapes(inputShapeSpecs) });
+  const analysis = analyzeModelFile(file, { inputShapes: parseInputShapes(inputShapeSpecs) });
   if (json) return printJson(analysis);
   printSummary(analysis);
 }

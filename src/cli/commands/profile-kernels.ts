@@ -8,6 +8,11 @@ import type { ProfileCliOptions } from './profile';
 export async function run(opts: ProfileCliOptions, global: GlobalOptions): Promise<void> {
   if (opts.space !== undefined) throw new TailorError('INVALID_OPTION', { option: '--kernels', reason: 'give either --space or --kernels, not both' });
   const { devices } = services(global);
+  const backend = devices.get(opts.device).backend;
+  if (backend === 'tflite-wasm') {
+    // The kernel graphs are ONNX and attributed through onnxruntime's optimized graph.
+    throw new TailorError('INVALID_OPTION', { option: '--kernels', reason: `kernel regressors are built for onnxruntime devices; "${opts.device}" runs TFLite (${backend}): profile its lookup tables with --space, and gate .tflite models with "measure": true` });
+  }
   const kernels = new KernelsService(devices);
   const bar = progressBar(`profile kernels ${opts.device}`);
   let result;

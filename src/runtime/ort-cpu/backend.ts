@@ -24,6 +24,7 @@ function inputFeed(ort: typeof Ort, session: Ort.InferenceSession): Record<strin
 /** onnxruntime-node on the local CPU: CPU execution provider, sequential, `threads` intra-op threads. */
 export class OrtCpuBackend implements DeviceBackend {
   readonly name = 'ort-cpu';
+  readonly modelFormat = 'onnx';
   readonly threads: number;
   private readonly ort: typeof Ort;
 

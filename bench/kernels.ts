@@ -29,11 +29,18 @@ async function main() {
   const samples = Number(process.env.KERNELS_SAMPLES ?? 360);
   const load0 = os.loadavg()[0];
   const file = profilePath(ws, DEVICE);
-  const reuse = !process.env.KERNELS_FRESH && fs.existsSync(file) && readKernelProfile(file).complete && readKernelProfile(file).graphs.length >= samples;
+  let existing: ReturnType<typeof readKernelProfile> | null = null;
+  try {
+    existing = fs.existsSync(file) ? readKernelProfile(file) : null;
+  } catch {
+    // a profile of another Tailor version: start over
+  }
+  const fresh = !!process.env.KERNELS_FRESH || (fs.existsSync(file) && !existing);
+  const reuse = !fresh && !!existing?.complete && existing.graphs.length >= samples;
   const started = Date.now();
   let last = 0;
   const r = await kernels.profile({
-    device: DEVICE, samples, force: !!process.env.KERNELS_FRESH,
+    device: DEVICE, samples, force: fresh,
     onProgress: (p) => {
       if (Date.now() - last > 10_000 || p.done === p.total) {
         last = Date.now();

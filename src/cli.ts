@@ -154,7 +154,7 @@ program
 
 program
   .command('devices')
-  .description('list devices with their hardware fingerprint')
+  .description('list devices with their hardware fingerprint and their tables (stale ones marked)')
   .option('--json', 'machine-readable output')
   .action(lazy(() => import('./cli/commands/devices.js')));
 
@@ -172,7 +172,8 @@ program
   .option('--passes <n>', 'round-robin passes over the networks of a resolution', positiveInt, 5)
   .option('--force', 're-measure resolutions already in the table; replace a table from other hardware (kept as .bak)')
   .option('--json', 'print the result as JSON')
-  .action(lazy(() => import('./cli/commands/profile.js')));
+  .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')
+  .action(lazy(() => import('./cli/commands/agent.js').then((m) => m.orViaServer('profile', () => import('./cli/commands/profile.js')))));
 
 program
   .command('predict')
@@ -182,7 +183,7 @@ program
   .option('--model <file>', 'an ONNX model (kernel regressors: tailor profile --kernels), or a TFLite model Tailor exported (lookup table)')
   .option('--input-shape <name:dims>', 'with --model: size of a dynamic input, e.g. input:1x3x224x224 (repeatable)', collect)
   .option('--space <id>', 'search space')
-  .option('--strict', 'refuse when the table was measured on other hardware')
+  .option('--strict', 'refuse when the table (or, for --model, the kernel regressors) was measured on other hardware or runtime')
   .option('--json', 'machine-readable output')
   .action(lazy(() => import('./cli/commands/predict.js')));
 
@@ -197,9 +198,10 @@ program
   .option('--seed <n>', 'sampling seed', integer, 1)
   .option('--passes <n>', 'round-robin timing passes', positiveInt, 15)
   .option('--no-calibrate', 'compare raw predictions, without the speed-drift factor from the reference networks')
-  .option('--strict', 'refuse when the table was measured on other hardware')
+  .option('--strict', 'refuse when the table was measured on other hardware or runtime')
   .option('--json', 'machine-readable output')
-  .action(lazy(() => import('./cli/commands/validate.js')));
+  .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')
+  .action(lazy(() => import('./cli/commands/agent.js').then((m) => m.orViaServer('validate', () => import('./cli/commands/validate.js')))));
 
 const lut = program.command('lut').description('import and export latency tables in other formats');
 lut
@@ -228,12 +230,23 @@ program
   .action(lazy(() => import('./cli/commands/serve.js')));
 
 program
+  .command('agent')
+  .description("run on a board: register it with the Tailor service as device <id> and run the measurements the service sends (ort-cpu, tflite-wasm)")
+  .requiredOption('--server <url>', 'the Tailor service, e.g. http://tailor.local:3000')
+  .requiredOption('--device-id <id>', 'the device this board is (devices/<id>.json on the server, "backend": "agent")')
+  .option('--token <token>', "the device's token (default: $TAILOR_AGENT_TOKEN; the server reads its tokens from TAILOR_AGENT_TOKENS)")
+  .option('--cache-dir <dir>', 'where downloaded models are kept, by sha256 (default: ~/.cache/tailor-agent/models)')
+  .addOption(new Option('--poll <seconds>', 'long-poll length').argParser(positiveInt).hideHelp())
+  .action(lazy(() => import('./cli/commands/agent.js')));
+
+program
   .command('gate')
   .description('check ONNX models against size, params, MACs and per-device latency budgets (exit 0 pass, 1 over budget, 2 bad input)')
   .option('--config <file>', 'budgets file (default: tailor.budgets.json, else the "tailor" key of package.json, in the current directory)')
   .addOption(new Option('--format <format>', 'report format').choices(['text', 'json', 'junit', 'markdown']).default('text'))
   .option('--baseline <file>', 'a previous JSON report: show each figure\'s change against it')
   .option('--save-baseline <file>', 'write this run\'s JSON report (atomically) as the next baseline')
+  .option('--strict', 'refuse latency from tables or kernel regressors measured on other hardware or runtime instead of warning')
   .action(lazy(() => import('./cli/commands/gate.js')));
 
 async function main(): Promise<void> {

@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { AgentsModule } from './agents/agents.module';
 import { TailorConfig } from './config';
 import { DevicesModule } from './devices/devices.module';
 import { DomainModule } from './domain.module';
@@ -15,7 +16,7 @@ export class AppModule {
   static forRoot(config: TailorConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [DomainModule.forRoot(config), HealthModule, DevicesModule, SpacesModule, LatencyModule, JobsModule, GateModule, RunsModule],
+      imports: [DomainModule.forRoot(config), HealthModule, DevicesModule, SpacesModule, LatencyModule, JobsModule, GateModule, RunsModule, AgentsModule],
     };
   }
 }

@@ -15,7 +15,13 @@ const MESSAGES = {
   CORRUPT_TABLE: { status: 422, text: (p: P) => `Latency table ${p.file} is corrupt or truncated: ${p.reason}` },
   MISSING_KEYS: { status: 422, text: (p: P) => `The latency table of "${p.device}" for "${p.space}" lacks ${p.count} key(s) this architecture needs: ${p.keys}` },
   RESOLUTION_NOT_IN_TABLE: { status: 422, text: (p: P) => `Resolution ${p.resolution} is not in the latency table of "${p.device}" for "${p.space}" (table has: ${p.available}).` },
-  FINGERPRINT_MISMATCH: { status: 409, text: (p: P) => `The latency table ${p.file} was measured on different hardware or runtime (table: ${p.table}; this machine: ${p.current}).` },
+  FINGERPRINT_MISMATCH: {
+    status: 409,
+    // `changes` (field by field) when predicting from a stale table; table/current when profiling would mix machines.
+    text: (p: P) => p.changes !== undefined
+      ? `The ${p.what} ${p.file} of device "${p.device}" was measured on different hardware or runtime: ${p.changes}.`
+      : `The latency table ${p.file} was measured on different hardware or runtime (table: ${p.table}; this machine: ${p.current}).`,
+  },
   TABLE_ONLY_DEVICE: { status: 409, text: (p: P) => `Device "${p.device}" is a table-only device (imported tables, no hardware attached): it can predict, but cannot ${p.action}.` },
   INVALID_OFA_TABLE: { status: 422, text: (p: P) => `OFA lookup table ${p.file} is invalid: ${p.reason}` },
   INVALID_MODEL: { status: 422, text: (p: P) => `Model could not be loaded by ${p.backend}: ${p.reason}` },
@@ -49,11 +55,32 @@ const MESSAGES = {
   UNKNOWN_SEARCH: { status: 404, text: (p: P) => `Run "${p.run}" has no search "${p.search}".` },
   RUN_FILE_NOT_FOUND: { status: 404, text: (p: P) => `Search "${p.search}" of run "${p.run}" has no ${p.what}.` },
   RUN_EXISTS: { status: 409, text: (p: P) => `${p.what} already exists; ${p.hint}.` },
+  ADB_DEVICE: { status: 503, text: (p: P) => `Android device: ${p.reason}` },
+  BENCHMARK_OUTPUT: { status: 502, text: (p: P) => `Unreadable benchmark_model output: ${p.reason}` },
   INVALID_TFLITE: { status: 422, text: (p: P) => `${p.file} is not a valid TFLite model: ${p.reason}` },
   UNSUPPORTED_TFLITE_OP: { status: 422, text: (p: P) => `${p.file} uses ${p.op}, which Tailor cannot ${p.action} (supported: ${p.supported}).` },
   TFLITE_EXPORT: { status: 422, text: (p: P) => `Cannot write ${p.what} as TFLite: ${p.reason}` },
   TFLITE_RUNTIME: { status: 422, text: (p: P) => `The TFLite runtime (tflite-wasm) could not ${p.action}: ${p.reason}` },
   RUN_LOCKED: { status: 409, text: (p: P) => `${p.what} is being written by ${p.holder}; wait for it to finish or cancel it.` },
+  // Remote boards (tailor agent); messages never include a token.
+  AGENT_CONFIG: { status: 500, text: (p: P) => `Invalid ${p.setting}: ${p.reason}` },
+  AGENT_UNAUTHORIZED: { status: 401, text: (p: P) => `Agent refused: ${p.reason}.` },
+  AGENT_NOT_CONFIGURED: { status: 409, text: (p: P) => `Device "${p.device}" cannot take an agent: ${p.reason}.` },
+  AGENT_NOT_REGISTERED: { status: 404, text: (p: P) => `No agent of "${p.device}" is registered with session ${p.session} (the service restarted, or another session replaced it); register again.` },
+  AGENT_SESSION_REPLACED: { status: 409, text: (p: P) => `Another agent registered as "${p.device}" after this one (session ${p.session}); one agent per device id.` },
+  AGENT_UNKNOWN_WORK: { status: 404, text: (p: P) => `Device "${p.device}" has no work "${p.work}".` },
+  AGENT_NOT_LEASED: { status: 409, text: (p: P) => `Work "${p.work}" of "${p.device}" is not leased to this agent: ${p.reason}.` },
+  AGENT_DUPLICATE_RESULT: { status: 409, text: (p: P) => `Work "${p.work}" of "${p.device}" already ended (${p.outcome}); this result is not used.` },
+  AGENT_INVALID_RESULT: { status: 422, text: (p: P) => `Invalid result from the agent of "${p.device}" for ${p.op} (work ${p.work}): ${p.reason}` },
+  AGENT_MESSAGE_TOO_LARGE: { status: 413, text: (p: P) => `Agent message too large: ${p.size} (limit ${p.limit}).` },
+  AGENT_WORK_FAILED: { status: 422, text: (p: P) => `The agent of "${p.device}" could not ${p.op}: ${p.reason}` },
+  AGENT_TIMEOUT: { status: 504, text: (p: P) => `Device "${p.device}": ${p.op} did not finish within ${p.seconds} s (${p.state}).` },
+  AGENT_UNAVAILABLE: { status: 503, text: (p: P) => `No agent of device "${p.device}" connected within ${p.seconds} s; start one on the board: tailor agent --server <url> --device-id ${p.device}` },
+  AGENT_SESSION_LOST: { status: 503, text: (p: P) => `The agent of "${p.device}" restarted while a profiled model was loaded and lost its kernel timings; run the job again (finished resolutions are kept).` },
+  AGENT_NO_HUB: { status: 409, text: (p: P) => `Device "${p.device}" is a remote board (backend agent): it is measured through the service its agent connects to; run this as a job of that service (tailor profile|validate --server <url>, or POST /jobs).` },
+  AGENT_REFUSED: { status: 401, text: (p: P) => `The server ${p.server} refused the token of device "${p.device}" (HTTP ${p.status}: ${p.message}). Check --token (or TAILOR_AGENT_TOKEN) against the server's TAILOR_AGENT_TOKENS.` },
+  SERVER_UNREACHABLE: { status: 502, text: (p: P) => `Cannot reach the Tailor service at ${p.server}: ${p.reason}` },
+  REMOTE_JOB_FAILED: { status: 502, text: (p: P) => `Job ${p.job} on ${p.server} ${p.status}: ${p.message}` },
 } as const;
 
 type P = Record<string, string | number | undefined>;

@@ -28,6 +28,12 @@ export interface Budget {
   limits: Limits;
   /** Also run the model on each latency device and gate on the measured figure. */
   measure: boolean;
+  /**
+   * Refuse latency predicted from a table or regressors measured on other hardware or runtime
+   * (instead of a warning): set by the config's top-level "strict" (stale tables are a property of
+   * the machine, not of a model, so there is no per-budget field).
+   */
+  strict?: boolean;
 }
 
 /** The config file the gate read, and how it was found. */
@@ -115,11 +121,13 @@ export function parseGateConfig(raw: unknown, ctx: ParseContext): Budget[] {
   };
   if (!isObject(raw)) fail('expected an object { "budgets": [ ... ] }');
   const obj = raw as Record<string, unknown>;
-  for (const key of Object.keys(obj)) if (key !== 'budgets') fail(`unknown field "${key}" (expected { "budgets": [ ... ] })`);
+  for (const key of Object.keys(obj)) if (key !== 'budgets' && key !== 'strict') fail(`unknown field "${key}" (expected { "budgets": [ ... ], "strict"? })`);
+  if (obj.strict !== undefined && typeof obj.strict !== 'boolean') fail('"strict" must be true or false');
   if (!Array.isArray(obj.budgets)) fail('"budgets" must be an array of { name, model, inputShape?, limits, measure? }');
   const list = obj.budgets as unknown[];
   if (!list.length) fail('"budgets" is empty');
-  const budgets = list.map((b, i) => parseBudget(b, `budgets[${i}]`, ctx));
+  // A top-level "strict" holds for every budget.
+  const budgets = list.map((b, i) => parseBudget(b, `budgets[${i}]`, ctx)).map((b) => (obj.strict === true ? { ...b, strict: true } : b));
   const seen = new Set<string>();
   budgets.forEach((b, i) => {
     if (seen.has(b.name)) fail(`budgets[${i}].name: "${b.name}" is used by an earlier budget; names must be unique (reports and baselines match budgets by name)`);

@@ -7,8 +7,9 @@ import { median } from '../core/latency';
 import type { KernelPredictor } from '../kernels/predict';
 import type { LatencyService } from '../latency/latency.service';
 import type { LoadedModel } from '../runtime/backend';
-import type { DeviceService } from '../runtime/device.service';
-import { withMachineLock } from '../runtime/machine-lock';
+import type { DeviceService, MeasuredOn } from '../runtime/device.service';
+import { deviceModelFormat } from '../runtime/devices';
+import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { Budget, Limit } from './config';
 import { ExportedArch, exportedArch } from './exported-arch';
@@ -17,15 +18,16 @@ import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, Metri
 
 /** What the gate needs of the lookup tables: a prediction for one of Tailor's own subnets, null when the device has no table covering it. */
 export interface TableLatency {
-  predictArch(device: string, exported: ExportedArch): Promise<{ ms: number; warnings: string[] } | null>;
+  /** `strict`: refuse a table measured on other hardware or runtime (FINGERPRINT_MISMATCH) instead of warning. */
+  predictArch(device: string, exported: ExportedArch, strict?: boolean): Promise<{ ms: number; warnings: string[] } | null>;
 }
 
 /** The latency tables as the gate uses them; a missing table, resolution or key means "ask the kernel regressors". */
 export function tableLatency(latency: Pick<LatencyService, 'predict'>): TableLatency {
   return {
-    async predictArch(device, exported) {
+    async predictArch(device, exported, strict) {
       try {
-        const p = await latency.predict({ device, arch: { source: 'model metadata', arch: exported.arch, space: exported.space, net: exported.net } });
+        const p = await latency.predict({ device, strict, arch: { source: 'model metadata', arch: exported.arch, space: exported.space, net: exported.net } });
         return { ms: p.latencyMs, warnings: p.warnings };
       } catch (e) {
         if (e instanceof TailorError && ['TABLE_NOT_FOUND', 'RESOLUTION_NOT_IN_TABLE', 'MISSING_KEYS'].includes(e.code)) return null;
@@ -37,7 +39,8 @@ export function tableLatency(latency: Pick<LatencyService, 'predict'>): TableLat
 
 /** What the gate needs of the kernel regressors (src/kernels KernelsService), loaded only for latency limits. */
 export interface KernelPredictors {
-  predictor(device: string): Pick<KernelPredictor, 'predict'>;
+  /** `file`: what the regressors were measured on, checked against the device's live fingerprint. */
+  predictor(device: string): Pick<KernelPredictor, 'predict'> & { file?: MeasuredOn };
 }
 
 /**
@@ -57,6 +60,10 @@ export interface GateRunOptions {
   config?: string | null;
   baseline?: { file: string; report: JsonBudgetReport[] };
   measure?: Partial<GateMeasureOptions>;
+  /** Every budget strict (`tailor gate --strict`), besides those the config makes strict. */
+  strict?: boolean;
+  /** Tables or regressors measured on other hardware or runtime (also kept in the budget's notes). */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
 }
@@ -98,7 +105,7 @@ export class GateService {
     for (const budget of budgets) {
       options.signal?.throwIfAborted();
       options.onProgress?.(`analysing ${budget.model.display}`);
-      figures.push(await this.staticFigures(budget));
+      figures.push(await this.staticFigures(budget, options));
     }
     await this.measure(figures, { ...GATE_MEASURE_DEFAULTS, ...options.measure }, options);
     const results = figures.map(checkBudget);
@@ -106,7 +113,7 @@ export class GateService {
     return { config: options.config ?? null, baseline: options.baseline?.file ?? null, results, passed: results.every((r) => r.passed) };
   }
 
-  private async staticFigures(budget: Budget): Promise<Figures> {
+  private async staticFigures(budget: Budget, options: GateRunOptions): Promise<Figures> {
     const display = budget.model.display;
     const t0 = process.hrtime.bigint();
     const bytes = readModel(budget.model);
@@ -125,6 +132,11 @@ export class GateService {
     }
     const predicted = new Map<string, { ms: number; seconds: number }>();
     const notes: string[] = [];
+    const strict = Boolean(options.strict || budget.strict);
+    const warn = (device: string, warnings: string[]) => {
+      for (const w of warnings) options.onWarning?.(`${device}: ${w}`);
+      notes.push(...warnings.map((w) => `${device}: ${w}`));
+    };
     const uncounted = analysis.nodes.filter((n) => n.macs === null).length;
     if (uncounted) notes.push(`MACs leave out ${uncounted} of ${analysis.nodes.length} node(s) whose shapes are unknown (${analysis.unsupported.map((u) => u.opType).join(', ') || 'run-time shapes'}); a "macs" limit would refuse this model`);
     const viaKernels: string[] = [];
@@ -132,13 +144,14 @@ export class GateService {
       const exported = this.tables ? exportedArch(bytes, analysis) : null;
       for (const device of Object.keys(budget.limits.latency)) {
         const t1 = process.hrtime.bigint();
-        const p = exported ? await this.tables!.predictArch(device, exported) : null;
+        const p = exported ? await this.tables!.predictArch(device, exported, strict) : null;
         if (!p) {
           viaKernels.push(device);
           continue;
         }
         predicted.set(device, { ms: p.ms, seconds: seconds(t1) });
-        notes.push(`${device}: latency predicted from its lookup table for ${exported!.space.id} (the model carries the arch it was exported from)`, ...p.warnings.map((w) => `${device}: ${w}`));
+        notes.push(`${device}: latency predicted from its lookup table for ${exported!.space.id} (the model carries the arch it was exported from)`);
+        warn(device, p.warnings);
       }
     }
     this.checkRunnable(budget, analysis, new Set(predicted.keys()));
@@ -146,7 +159,12 @@ export class GateService {
       const kernels = await this.kernels();
       for (const device of viaKernels) {
         const t1 = process.hrtime.bigint();
-        const p = kernels.predictor(device).predict(bytes, { file: display, inputShapes: budget.inputShapes });
+        const predictor = kernels.predictor(device);
+        if (predictor.file) {
+          const { modelPath } = await import('../kernels/store.js');
+          warn(device, await this.devices.checkMeasuredOn(this.devices.get(device), predictor.file, { kind: 'kernel regressors file', file: modelPath(this.devices.ws, device), refresh: `tailor profile --device ${device} --kernels --force` }, strict));
+        }
+        const p = predictor.predict(bytes, { file: display, inputShapes: budget.inputShapes });
         if (p.unsupportedCount > 0) {
           throw new TailorError('INCOMPLETE_FIGURE', {
             budget: budget.name, metric: `latency on "${device}"`, file: display,
@@ -161,19 +179,22 @@ export class GateService {
   }
 
   /**
-   * TFLite models have no predicted latency (the kernel regressors read ONNX): they are gated on
-   * latency measured by the tflite-wasm backend only, which in turn runs nothing but TFLite.
+   * A TFLite model's latency comes from a lookup table (exported subnets) or from a device whose
+   * runtime loads TFLite (tflite-wasm, adb-tflite, an agent running tflite-wasm), which in turn
+   * runs nothing else; the kernel regressors read ONNX only.
    */
   private checkRunnable(budget: Budget, analysis: ModelAnalysis, fromTables: Set<string>): void {
     const tflite = analysis.format === 'tflite';
     for (const device of Object.keys(budget.limits.latency ?? {})) {
-      const backend = this.devices.get(device).backend;
+      const descriptor = this.devices.get(device);
+      const backend = descriptor.backend;
+      const runsTflite = deviceModelFormat(descriptor) === 'tflite';
       const fail = (reason: string): never => {
         throw new TailorError('INCOMPLETE_FIGURE', { budget: budget.name, metric: `latency on "${device}"`, file: budget.model.display, reason });
       };
       if (tflite && !budget.measure && !fromTables.has(device)) fail(`${TFLITE_NO_PREDICTION}; set "measure": true with a device whose backend is ${TFLITE_BACKEND} (e.g. local-tflite) to gate measured latency`);
-      if (tflite && backend !== TFLITE_BACKEND && (budget.measure || !fromTables.has(device))) fail(`device "${device}" (backend ${backend}) cannot run TFLite models, and ${TFLITE_NO_PREDICTION}; measure on a device whose backend is ${TFLITE_BACKEND} (e.g. local-tflite)`);
-      if (!tflite && budget.measure && backend === TFLITE_BACKEND) fail(`device "${device}" (backend ${TFLITE_BACKEND}) runs TFLite models only; measure this ONNX model on an onnxruntime device, or gate its TFLite export`);
+      if (tflite && !runsTflite && (budget.measure || !fromTables.has(device))) fail(`device "${device}" (backend ${backend}) cannot run TFLite models, and ${TFLITE_NO_PREDICTION}; measure on a device whose backend is ${TFLITE_BACKEND} (e.g. local-tflite)`);
+      if (!tflite && budget.measure && runsTflite) fail(`device "${device}" (backend ${backend}) runs TFLite models only; measure this ONNX model on an onnxruntime device, or gate its TFLite export`);
     }
   }
 
@@ -196,7 +217,8 @@ export class GateService {
           options.onProgress?.(`loading ${f.budget.model.display} on ${device}`);
           models.push(await backend.load(runtimeBytes(f.bytes, f.budget.model, f.budget.inputShapes)));
         }
-        times = await withMachineLock(
+        times = await withMeasurementLock(
+          backend,
           () => measureInterleaved(models, {
             warmup: protocol.warmup, passes: protocol.passes, runsPerPass: protocol.runsPerPass, signal: options.signal,
             onPass: (pass, passes) => options.onProgress?.(`measuring on ${device}: pass ${pass}/${passes}`),

@@ -5,7 +5,6 @@ import { getSpace } from '../core/space';
 import { Workspace } from '../core/workspace';
 import { DeviceService } from '../runtime/device.service';
 import { TABLE_ONLY } from '../runtime/devices';
-import { describeFingerprint } from '../runtime/fingerprint';
 import { exportOfa, readOfaYaml, tableFromOfa } from './ofa-format';
 import { LatencyPredictor, Prediction } from './predictor';
 import { LatencyTable, loadTable, readTable, saveTable, tablePath, withTableLock } from './table';
@@ -52,16 +51,12 @@ export class LatencyService {
     return predictor;
   }
 
-  /** Warnings (or, when strict, an error) for a table measured on other hardware than this machine. */
-  async checkFingerprint(table: LatencyTable, strict = false): Promise<string[]> {
-    const device = this.devices.get(table.device.id);
-    const live = await this.devices.fingerprint(device);
-    const recorded = table.device.fingerprint;
-    if (!live || !recorded || live.hash === recorded.hash) return [];
-    const params = { file: tablePath(this.ws, table.device.id, table.space), table: describeFingerprint(recorded), current: describeFingerprint(live) };
-    const err = new TailorError('FINGERPRINT_MISMATCH', params);
-    if (strict) throw err;
-    return [`${err.message} Predictions may not hold here; re-profile, or pass --strict to refuse.`];
+  /**
+   * Warnings (or, when strict, FINGERPRINT_MISMATCH) for a table measured on other hardware or
+   * runtime than `device` has now. `device` is the one the table was loaded for (its folder).
+   */
+  async checkFingerprint(table: LatencyTable, strict = false, device = table.device.id): Promise<string[]> {
+    return this.devices.checkMeasuredOn(this.devices.get(device), table, { kind: 'latency table', file: tablePath(this.ws, device, table.space), refresh: `tailor profile --device ${device} --space ${table.space} --force` }, strict);
   }
 
   async predict(req: PredictRequest): Promise<PredictResult> {
@@ -71,7 +66,7 @@ export class LatencyService {
       throw new TailorError('INVALID_OPTION', { option: '--space', reason: 'this network is not a subnet of a known space; pass --space to pick the table' });
     }
     const predictor = this.predictor(req.device, spaceId);
-    const warnings = await this.checkFingerprint(predictor.table, req.strict);
+    const warnings = await this.checkFingerprint(predictor.table, req.strict, req.device);
     return { ...predictor.predictNet(resolved.net), arch: resolved.arch, warnings };
   }
 
@@ -79,7 +74,7 @@ export class LatencyService {
     const descriptor = this.devices.get(device);
     this.devices.checkMeasurable(descriptor, 'be validated (nothing to measure on)');
     const predictor = this.predictor(device, space);
-    const warnings = await this.checkFingerprint(predictor.table, options.strict);
+    const warnings = await this.checkFingerprint(predictor.table, options.strict, device);
     // Measure with the thread count the table was made with.
     const tableThreads = predictor.table.backend.threads >= 1 ? predictor.table.backend.threads : undefined;
     const backend = await this.devices.open(descriptor, 'be validated', options.threads ?? tableThreads);

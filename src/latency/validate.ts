@@ -10,7 +10,7 @@ import { SearchSpace } from '../core/space';
 import { exportModel } from '../export/model';
 import { seededWeights } from '../export/weights';
 import { DeviceBackend, LoadedModel, ModelFormat } from '../runtime/backend';
-import { withMachineLock } from '../runtime/machine-lock';
+import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { speedFactor } from '../profiling/reference';
 import { LatencyPredictor } from './predictor';
@@ -117,7 +117,8 @@ export async function measureAgainstTable(
     }
     // The same protocol as profiling: references get REFERENCE_RUNS_FACTOR x the runs of a network.
     const runsPerPass = models.map((_, i) => (i < extras.length ? REFERENCE_RUNS_FACTOR : 1) * options.runsPerPass);
-    measured = await withMachineLock(
+    measured = await withMeasurementLock(
+      backend,
       () => measureInterleaved(models, {
         warmup: options.warmup, passes: options.passes, runsPerPass, signal: options.signal,
         onPass: (pass, passes) => options.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),

@@ -11,7 +11,7 @@ import { seededWeights } from '../export/weights';
 import { LatencyTable, TABLE_SCHEMA, readTable, saveTable, tablePath, withTableLock } from '../latency/table';
 import { DeviceBackend, ModelFormat } from '../runtime/backend';
 import { DeviceDescriptor } from '../runtime/devices';
-import { withMachineLock } from '../runtime/machine-lock';
+import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureProfiledRoundRobin } from '../runtime/measure';
 import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
 import { scaledPieceTimes } from './attribute';
@@ -123,7 +123,8 @@ export async function profileSpace(
       options.onProgress?.({ done, total, resolution: r, message: `r=${r}: loading ${plan.length} networks` });
       done++;
       const irs = plan.map((arch) => buildIR(netFromArch(space, arch)));
-      const { wall, kernels, extraWall } = await withMachineLock(
+      const { wall, kernels, extraWall } = await withMeasurementLock(
+        backend,
         () => measurePlan(backend, irs, [overheadProbe(backend.modelFormat, r, space.inputChannels), ...refModels], options, (pass) => {
           options.onProgress?.({ done: done + pass - 1, total, resolution: r, message: `r=${r}: pass ${pass}/${options.passes}` });
         }),

@@ -35,6 +35,8 @@ export interface DeviceBackend {
   readonly threads: number;
   /** The model format the runtime loads: what profile, validate and measure export for it. */
   readonly modelFormat: ModelFormat;
+  /** Measures on other hardware than this machine (a board, a phone): this machine's measurement lock does not apply. */
+  readonly remote?: boolean;
   runtimeVersion(): string;
   load(model: Uint8Array): Promise<LoadedModel>;
   loadProfiled(model: Uint8Array): Promise<ProfiledModel>;

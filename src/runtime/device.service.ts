@@ -1,18 +1,57 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { TailorError } from '../core/errors';
 import { Workspace } from '../core/workspace';
+import { countEntries, readTable } from '../latency/table';
 import { BackendOptions, DeviceBackend, backendRegistration } from './registry';
 import { DeviceDescriptor, DeviceRegistry, TABLE_ONLY } from './devices';
-import { Fingerprint, localFingerprint } from './fingerprint';
+import { ComparedFingerprint, Fingerprint, FingerprintChange, describeChanges, fingerprintChanges, localFingerprint, remoteFingerprint } from './fingerprint';
+
+/** What a lookup table or kernel regressors file records about where it was measured. */
+export interface MeasuredOn {
+  device: { fingerprint: Fingerprint | null };
+  backend: { version: string; threads: number };
+}
+
+/** One lookup table or kernel regressors file of a device, checked against its live fingerprint. */
+export interface DeviceTable {
+  kind: 'lookup-table' | 'kernel-regressors';
+  /** The space of a lookup table; null for kernel regressors (any ONNX model). */
+  space: string | null;
+  file: string;
+  resolutions: number[];
+  entries: number;
+  method: string;
+  measuredOn: { cpu: string; cores: number; runtime: string; hash: string } | null;
+  threads: number | null;
+  /** Against the live fingerprint (CPU model, cores, runtime); "unknown" when either side is missing. */
+  stale: boolean | 'unknown';
+  /** Which fields differ (stale), or why it cannot be told (unknown); null when current. */
+  reason: string | null;
+  /** Set when the file cannot be read. */
+  error?: string;
+}
 
 export interface DeviceInfo extends DeviceDescriptor {
-  /** Live fingerprint for devices attached to this machine; null for table-only devices. */
+  /** Live fingerprint (this machine's, or what a remote device reports); null for table-only devices and silent remote ones. */
   live: Fingerprint | null;
+  tables: DeviceTable[];
 }
+
+/** The recorded fields compared; the runtime falls back to backend.version (both are written from the same source). */
+function recordedOn(m: MeasuredOn): ComparedFingerprint | null {
+  const f = m.device.fingerprint;
+  return f ? { cpu: f.cpu, cores: f.cores, runtime: f.runtime || m.backend.version } : null;
+}
+
+type TableSummary = Omit<DeviceTable, 'stale' | 'reason'> & { recorded: ComparedFingerprint | null };
 
 /** Devices of a workspace: descriptors, live fingerprints, and opening their backends. */
 export class DeviceService {
   readonly registry: DeviceRegistry;
   private readonly fingerprints = new Map<string, Promise<Fingerprint>>();
+  /** Parsed per file and mtime: tables and regressors are megabytes, and GET /devices/:id reads them all. */
+  private readonly summaries = new Map<string, { mtimeMs: number; summary: TableSummary }>();
 
   constructor(readonly ws: Workspace) {
     this.registry = new DeviceRegistry(ws);
@@ -34,7 +73,7 @@ export class DeviceService {
   async fingerprint(d: DeviceDescriptor): Promise<Fingerprint | null> {
     if (d.backend === TABLE_ONLY) return null;
     const reg = backendRegistration(d.id, d.backend);
-    if (!reg.local) return null;
+    if (!reg.local) return remoteFingerprint(d.backend, d.id, this.options(d));
     const runtime = reg.runtimeVersion(this.options(d));
     if (!this.fingerprints.has(runtime)) {
       const reading = localFingerprint(runtime);
@@ -45,7 +84,74 @@ export class DeviceService {
   }
 
   async describe(d: DeviceDescriptor): Promise<DeviceInfo> {
-    return { ...d, live: await this.fingerprint(d) };
+    const live = await this.fingerprint(d);
+    return { ...d, live, tables: this.tables(d, live) };
+  }
+
+  /** Fields that differ between what `m` was measured on and the device now; null: cannot tell. */
+  async changes(d: DeviceDescriptor, m: MeasuredOn): Promise<FingerprintChange[] | null> {
+    const recorded = recordedOn(m);
+    // Reading the live fingerprint costs a systeminformation call: not for files that record none.
+    return recorded && fingerprintChanges(recorded, await this.fingerprint(d));
+  }
+
+  /**
+   * Warnings for a table or regressors file (`what`) measured on other hardware or runtime than
+   * the device has now; with `strict`, FINGERPRINT_MISMATCH instead. Nothing when it cannot be told.
+   */
+  async checkMeasuredOn(d: DeviceDescriptor, m: MeasuredOn, what: { kind: string; file: string; refresh: string }, strict = false): Promise<string[]> {
+    const changes = await this.changes(d, m);
+    if (!changes?.length) return [];
+    const err = new TailorError('FINGERPRINT_MISMATCH', { what: what.kind, file: what.file, device: d.id, changes: describeChanges(changes) });
+    if (strict) throw err;
+    return [`${err.message} Its predictions may not hold here; re-measure (${what.refresh}), or pass --strict to refuse.`];
+  }
+
+  /** The device's lookup tables and kernel regressors, each marked stale or not against `live`. */
+  tables(d: DeviceDescriptor, live: Fingerprint | null): DeviceTable[] {
+    // Loaded here only: other commands need no kernel code.
+    const { modelPath, loadKernelModelFile } = require('../kernels/store') as typeof import('../kernels/store');
+    const dir = path.join(this.ws.tablesDir, d.id);
+    const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort() : [];
+    const summaries = names.map((n) => this.summary(path.join(dir, n), 'lookup-table', path.basename(n, '.json'), (file) => {
+      const t = readTable(file);
+      return { m: t, space: t.space, resolutions: t.resolutions, entries: countEntries(t), method: t.method.name };
+    }));
+    if (fs.existsSync(modelPath(this.ws, d.id))) {
+      summaries.push(this.summary(modelPath(this.ws, d.id), 'kernel-regressors', null, () => {
+        const k = loadKernelModelFile(this.ws, d.id).model;
+        return { m: k, space: null, resolutions: [], entries: Object.keys(k.models).length, method: 'kernel regressors' };
+      }));
+    }
+    return summaries.map(({ recorded, ...s }): DeviceTable => {
+      const unknown = s.error ? 'the file cannot be read'
+        : !live ? (d.backend === TABLE_ONLY ? 'table-only device: no hardware to compare with' : `remote ${d.backend} device: no live fingerprint reported`)
+        : !recorded ? 'the file records no fingerprint (imported)' : null;
+      if (unknown) return { ...s, stale: 'unknown', reason: unknown };
+      const changes = fingerprintChanges(recorded, live)!;
+      return { ...s, stale: changes.length > 0, reason: changes.length ? describeChanges(changes) : null };
+    });
+  }
+
+  private summary(
+    file: string, kind: DeviceTable['kind'], space: string | null,
+    read: (file: string) => Pick<DeviceTable, 'space' | 'resolutions' | 'entries' | 'method'> & { m: MeasuredOn },
+  ): TableSummary {
+    const mtimeMs = fs.statSync(file).mtimeMs;
+    const cached = this.summaries.get(file);
+    if (cached && cached.mtimeMs === mtimeMs) return cached.summary;
+    let summary: TableSummary;
+    try {
+      const { m, ...rest } = read(file);
+      const recorded = recordedOn(m);
+      const f = m.device.fingerprint;
+      summary = { kind, file, ...rest, measuredOn: f && recorded ? { ...recorded, hash: f.hash } : null, threads: m.backend.threads, recorded };
+    } catch (e) {
+      // Listed with its error: one damaged file does not hide the others.
+      summary = { kind, space, file, resolutions: [], entries: 0, method: 'unknown', measuredOn: null, threads: null, recorded: null, error: (e as Error).message };
+    }
+    this.summaries.set(file, { mtimeMs, summary });
+    return summary;
   }
 
   /** Table-only devices have nothing to measure on. */
@@ -58,6 +164,6 @@ export class DeviceService {
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
       throw new TailorError('INVALID_OPTION', { option: '--threads', reason: 'must be a positive integer' });
     }
-    return backendRegistration(d.id, d.backend).create(this.options(d, threads));
+    return backendRegistration(d.id, d.backend).create({ ...this.options(d, threads), deviceId: d.id });
   }
 }

@@ -16,7 +16,15 @@ export interface DeviceDescriptor {
 }
 
 export const TABLE_ONLY = 'table-only';
+/** A remote board measured through its `tailor agent`. */
+export const AGENT_BACKEND = 'agent';
 const ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
+
+/** The model format a device's runtime loads, read off its descriptor (cheap: no backend is created). */
+export function deviceModelFormat(device: DeviceDescriptor): 'onnx' | 'tflite' {
+  if (device.backend === AGENT_BACKEND) return device.options.runtime === 'tflite-wasm' ? 'tflite' : 'onnx';
+  return device.backend === 'tflite-wasm' || device.backend === 'adb-tflite' ? 'tflite' : 'onnx';
+}
 
 export function checkDeviceId(id: string): void {
   if (!ID_RE.test(id)) throw new TailorError('INVALID_OPTION', { option: '--device', reason: `"${id}" is not a valid device id (letters, digits, . _ -)` });
@@ -42,6 +50,10 @@ function parseDescriptorJson(file: string, text: string): DeviceDescriptor {
   const threads = raw.options?.threads;
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
     throw new TailorError('INVALID_DEVICE_FILE', { file, reason: '"options.threads" must be a positive integer' });
+  }
+  // A remote board (tailor agent) names the runtime that runs its work there.
+  if (raw.backend === AGENT_BACKEND && ![undefined, 'ort-cpu', 'tflite-wasm'].includes(raw.options?.runtime)) {
+    throw new TailorError('INVALID_DEVICE_FILE', { file, reason: '"options.runtime" of an agent device must be "ort-cpu" or "tflite-wasm"' });
   }
   return { options: {}, ...raw };
 }

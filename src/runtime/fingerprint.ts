@@ -42,3 +42,46 @@ export async function localFingerprint(runtime: string): Promise<Fingerprint> {
 export function describeFingerprint(f: Pick<Fingerprint, 'cpu' | 'cores' | 'runtime' | 'hash'>): string {
   return `${f.cpu}, ${f.cores} cores, ${f.runtime} [${f.hash}]`;
 }
+
+/** The fields a measurement depends on; the others (flags, memory, OS) are informational. */
+export type ComparedFingerprint = Pick<Fingerprint, 'cpu' | 'cores' | 'runtime'>;
+
+export interface FingerprintChange {
+  field: 'cpu' | 'cores' | 'runtime';
+  recorded: string | number;
+  current: string | number;
+}
+
+const LABELS: Record<FingerprintChange['field'], string> = { cpu: 'CPU model', cores: 'cores', runtime: 'runtime' };
+
+/**
+ * What differs between the fingerprint a table (or regressors file) was measured on and the
+ * device's live one. Fields, not hashes: a runtime upgrade shows even if a hash left it out, and
+ * memory or OS updates do not make a table stale. null: no comparison possible (a table without
+ * fingerprint, e.g. imported; or no live fingerprint: a table-only or remote device not reporting).
+ */
+export function fingerprintChanges(recorded: ComparedFingerprint | null | undefined, live: ComparedFingerprint | null | undefined): FingerprintChange[] | null {
+  if (!recorded || !live) return null;
+  return (['cpu', 'cores', 'runtime'] as const)
+    .filter((f) => recorded[f] !== live[f])
+    .map((field) => ({ field, recorded: recorded[field], current: live[field] }));
+}
+
+/** `CPU model "A" → now "B"; runtime "onnxruntime-node 1.29.0" → now "onnxruntime-node 1.30.0"`. */
+export function describeChanges(changes: FingerprintChange[]): string {
+  const show = (v: string | number) => (typeof v === 'string' ? `"${v}"` : String(v));
+  return changes.map((c) => `${LABELS[c.field]} ${show(c.recorded)} → now ${show(c.current)}`).join('; ');
+}
+
+/** Live fingerprints of devices that are not this machine (remote boards), by backend name. */
+type RemoteFingerprint = (device: string, options: { threads?: number; [key: string]: unknown }) => Promise<Fingerprint | null>;
+const remoteFingerprints = new Map<string, RemoteFingerprint>();
+
+export function registerRemoteFingerprint(backend: string, provider: RemoteFingerprint): void {
+  remoteFingerprints.set(backend, provider);
+}
+
+/** What a remote device reports about itself; null when its backend has no provider or it is not reporting. */
+export async function remoteFingerprint(backend: string, device: string, options: { threads?: number; [key: string]: unknown }): Promise<Fingerprint | null> {
+  return (await remoteFingerprints.get(backend)?.(device, options)) ?? null;
+}

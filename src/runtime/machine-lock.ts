@@ -8,6 +8,11 @@ import * as lockfile from 'proper-lockfile';
  * service job, a second device descriptor for the same host): one machine-wide lock, waited
  * for, not refused. A crashed holder's lock goes stale after 10 s.
  */
+/** The lock a measurement on `backend` takes: this machine's, unless the device is other hardware. */
+export function withMeasurementLock<T>(backend: { remote?: boolean }, fn: () => Promise<T>, onWait?: () => void): Promise<T> {
+  return backend.remote ? fn() : withMachineLock(fn, onWait);
+}
+
 export async function withMachineLock<T>(fn: () => Promise<T>, onWait?: () => void): Promise<T> {
   const file = path.join(os.tmpdir(), `tailor-measurements-${os.userInfo().uid}`);
   fs.writeFileSync(file, '', { flag: 'a' });

@@ -1,6 +1,8 @@
 import { registerBackend } from './backend';
+import { registerRemoteFingerprint } from './fingerprint';
 import { ortVersion } from './ort-cpu/version';
 import { tfliteVersion } from './tflite-wasm/version';
+import { adbFingerprint, adbTfliteVersion } from './adb-tflite/adb';
 
 // Backends register lazily: the runtime is loaded only when a device is opened.
 registerBackend('ort-cpu', {
@@ -20,5 +22,23 @@ registerBackend('tflite-wasm', {
     return new TfliteWasmBackend(options);
   },
 });
+
+registerBackend('adb-tflite', {
+  local: false, // an Android phone over adb: this machine's fingerprint is not its own
+  runtimeVersion: adbTfliteVersion,
+  create: async (options) => {
+    const { AdbTfliteBackend } = await import('./adb-tflite/backend.js');
+    return new AdbTfliteBackend(options);
+  },
+});
+registerRemoteFingerprint('adb-tflite', adbFingerprint); // the phone's getprop, CPUs, memory
+
+// A remote board whose `tailor agent` pulls work from the service (src/runtime/agent).
+registerBackend('agent', {
+  local: false,
+  runtimeVersion: (options) => `agent ${String(options.runtime ?? 'ort-cpu')}`,
+  create: async (options) => (await import('./agent/backend.js')).createAgentBackend(options),
+});
+registerRemoteFingerprint('agent', async (device, options) => (await import('./agent/backend.js')).remoteDeviceFingerprint(device, options));
 
 export * from './backend';

@@ -43,12 +43,14 @@ export function checkSearchRequest(req: SearchRequest, latency: LatencyService) 
   // Tables are those of the trained network: the run's input channels and classes.
   const tableSpace = spaceWithIO(run.space, { inputChannels: run.channels, numClasses: run.classes.length });
   for (const t of targets) for (const device of Object.keys(t.devices)) latency.predictor(device, tableSpace.id);
-  return { targets, run, predictorFile };
+  return { targets, run, predictorFile, tableSpace };
 }
 
 /** `tailor search` as a function: the CLI and the service's search jobs both run this. */
 export async function searchRun(req: SearchRequest, cacheDir: string, latency: LatencyService, hooks: RunHooks & { warn?: (m: string) => void } = {}): Promise<ParetoFile[]> {
-  const { targets, predictorFile } = checkSearchRequest(req, latency);
+  const { targets, predictorFile, tableSpace } = checkSearchRequest(req, latency);
+  // --strict refuses a stale table before the engine loads; without it, specialize warns.
+  if (req.strict) for (const t of targets) for (const device of Object.keys(t.devices)) await latency.checkFingerprint(latency.predictor(device, tableSpace.id).table, true, device);
   const { openRun } = await import('../training/runs.js');
   const { AccuracyPredictor } = await import('../accuracy/predictor.js');
   const { initEngine } = await import('../training/engine.js');

@@ -20,9 +20,10 @@ describe('TFLite devices from the CLI (tflite-wasm: local-tflite)', () => {
     const table = JSON.parse(fs.readFileSync(path.join(home, 'latency-tables', 'local-tflite', `${SPACE}.json`), 'utf8'));
     assert.equal(table.backend.name, 'tflite-wasm');
     assert.match(table.backend.version, /tfjs-tflite/);
-    // every block of every profiled network got its own kernels (attributed through the TFLite op names);
-    // the global pool of a 3x3 map can take under the profile's 1 µs resolution
-    for (const [key, lat] of Object.entries(table.entries['20'] as Record<string, { p50: number }>)) assert.ok(key.startsWith('AvgPool') ? lat.p50 >= 0 : lat.p50 > 0, `${key}: ${lat.p50}`);
+    // the pieces of every profiled network got their own kernels (attributed through the TFLite op
+    // names); the global pool of a 3x3 map and the 512x10 classifier can take under the profile's 1 µs
+    const entries = Object.entries(table.entries['20'] as Record<string, { p50: number }>);
+    for (const [key, lat] of entries) assert.ok(/^(AvgPool2D|Logits)-/.test(key) ? lat.p50 >= 0 : lat.p50 > 0, `${key}: ${lat.p50}`);
 
     const validated = cli(['validate', '--device', 'local-tflite', '--space', SPACE, '--samples', '3', '--passes', '3', '--json'], home);
     assert.equal(validated.status, 0, validated.stderr);

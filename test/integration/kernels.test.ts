@@ -118,7 +118,7 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
     const cases: [string[], string, RegExp][] = [
       [['predict', '--device', 'local-cpu', '--model', model], empty, /No kernel regressors for device "local-cpu"/],
       [['predict', '--device', 'local-cpu', '--model', model], corruptHome, /regressors.json is corrupt or truncated/],
-      [['predict', '--device', 'local-cpu', '--model', path.join(dir, 'missing.onnx')], home, /missing.onnx is not a valid ONNX model: no such file/],
+      [['predict', '--device', 'local-cpu', '--model', path.join(dir, 'missing.onnx')], home, /Model file .*missing\.onnx does not exist/],
       [['predict', '--device', 'local-cpu', '--model', model, '--arch', 'max'], home, /either --arch or --model/],
       [['predict', '--device', 'local-cpu'], home, /needs --arch <arch> \(lookup table\) or --model/],
       [['validate', '--device', 'local-cpu', '--models', empty], home, /holds no \.onnx file/],

@@ -139,7 +139,8 @@ describe('TFLite runtime (tflite-wasm backend, real runtime)', () => {
     for (const t of ['Convolution (NHWC, F32) GEMM', 'Convolution (NHWC, F32) DWConv', 'HardSwish (NC, F32)', 'Global Average Pooling (NWC, F32)', 'Multiply (ND, F32)', 'Fully Connected (NC, F32) GEMM']) {
       assert.ok(types.has(t), `no ${t} in ${[...types].join(', ')}`);
     }
-    const kernelsMs = run.reduce((a, e) => a + e.durMs, 0);
+    // the median over the three profiled calls: one preempted call must not decide
+    const kernelsMs = median(runs.map((r) => r.reduce((a, e) => a + e.durMs, 0)));
     // loose: a shared machine; the profiler adds its own cost
     assert.ok(kernelsMs > 0.1 * median(wall) && kernelsMs < 10 * median(wall), `kernels ${kernelsMs} ms, wall ${median(wall)} ms`);
 

@@ -14,10 +14,12 @@ class DevicesController {
   }
 
   @Get(':id')
-  @ApiOkResponse({ description: 'Descriptor plus the live fingerprint for devices attached to this machine (`live`)' })
+  @ApiOkResponse({ description: 'Descriptor plus the live fingerprint for devices attached to this machine (`live`) and its tables (`tables`: lookup tables and kernel regressors, each with `measuredOn` and `stale`: true, false or "unknown", with the `reason`)' })
   @ApiNotFoundResponse({ description: 'Unknown device' })
-  get(@Param('id') id: string) {
-    return this.devices.describe(this.devices.get(id));
+  async get(@Param('id') id: string) {
+    const info = await this.devices.describe(this.devices.get(id));
+    // Server paths stay private, as in GET /latency-tables.
+    return { ...info, tables: info.tables.map(({ file: _file, ...t }) => t) };
   }
 }
 

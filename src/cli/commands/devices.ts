@@ -1,5 +1,14 @@
+import type { DeviceTable } from '../../runtime/device.service';
 import { GlobalOptions, services } from '../context';
 import { formatTable, printJson } from '../format';
+
+const resolutions = (r: number[]) => (r.length === 0 ? '-' : r.length <= 4 ? r.join(',') : `${r[0]}..${r[r.length - 1]} (${r.length})`);
+
+function status(t: DeviceTable): string {
+  if (t.error) return `unknown: ${t.error}`;
+  if (t.stale === 'unknown') return `unknown: ${t.reason}`;
+  return t.stale ? `STALE: ${t.reason}` : 'current';
+}
 
 export async function run(opts: { json?: boolean }, global: GlobalOptions): Promise<void> {
   const { devices } = services(global);
@@ -15,4 +24,12 @@ export async function run(opts: { json?: boolean }, global: GlobalOptions): Prom
       ]),
     ),
   );
+  const tables = infos.flatMap((d) => d.tables.map((t) => [
+    d.id, t.kind === 'kernel-regressors' ? 'kernel regressors' : t.space ?? '', resolutions(t.resolutions),
+    t.measuredOn ? `${t.measuredOn.cpu}, ${t.measuredOn.cores} cores, ${t.measuredOn.runtime}` : t.error ? '-' : 'no fingerprint (imported)',
+    status(t),
+  ]));
+  if (!tables.length) return;
+  console.log();
+  console.log(formatTable(['device', 'table', 'resolutions', 'measured on', 'status'], tables));
 }

@@ -11,6 +11,7 @@ interface GateOptions {
   format: Format;
   baseline?: string;
   saveBaseline?: string;
+  strict?: boolean;
 }
 
 const shown = (file: string) => {
@@ -31,8 +32,13 @@ export async function run(opts: GateOptions, global: GlobalOptions): Promise<voi
   // Checked before any work: a typo in --baseline fails in a second, not after measuring.
   const baseline = opts.baseline !== undefined ? { file: shown(path.resolve(opts.baseline)), report: readBaseline(path.resolve(opts.baseline)) } : undefined;
   const gate = new GateService(devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(devices), tableLatency(latency));
+  const warned = new Set<string>(); // one line per stale table, not one per budget
   const report = await gate.run(budgets, {
-    config: shown(found.file), baseline,
+    config: shown(found.file), baseline, strict: opts.strict,
+    onWarning: (m) => {
+      if (!warned.has(m)) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`);
+      warned.add(m);
+    },
     onProgress: process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
   });
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');

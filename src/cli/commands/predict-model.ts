@@ -7,6 +7,7 @@ import { TFLITE_NO_PREDICTION } from '../../gate/model';
 import type { LatencyService } from '../../latency/latency.service';
 import type { DeviceService } from '../../runtime/device.service';
 import { KernelsService } from '../../kernels/kernels.service';
+import { modelPath } from '../../kernels/store';
 import { GlobalOptions, services } from '../context';
 import { formatTable, ms, printJson } from '../format';
 
@@ -15,7 +16,11 @@ export async function run(opts: { device: string; model: string; inputShape?: st
   const inputShapes = parseInputShapes(opts.inputShape ?? []);
   const bytes = readModelFile(opts.model);
   if (isTfliteBytes(bytes)) return predictTflite(opts, bytes, inputShapes, devices, latency);
-  const result = new KernelsService(devices).predict(opts.device, opts.model, inputShapes);
+  const kernels = new KernelsService(devices);
+  // Refused (--strict) before predicting; the warnings lead the predictor's own.
+  const stale = await devices.checkMeasuredOn(devices.get(opts.device), kernels.predictor(opts.device).file, { kind: 'kernel regressors file', file: modelPath(devices.ws, opts.device), refresh: `tailor profile --device ${opts.device} --kernels --force` }, opts.strict);
+  const prediction = kernels.predict(opts.device, opts.model, inputShapes);
+  const result = { ...prediction, warnings: [...stale, ...prediction.warnings] };
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (opts.json) return printJson(result);
   console.log(formatTable(['kernel', 'type', 'nodes', 'ms'], result.breakdown.map((b) => [b.kernel, `${b.type}${b.nchwc ? ' (NCHWc)' : ''}`, b.nodes.join(' + ') || '(inserted by the runtime)', Number(b.ms.toFixed(4))])));

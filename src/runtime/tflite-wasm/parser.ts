@@ -18,22 +18,35 @@ export interface ProfilingSummary {
   delegateOps: SummaryRow[];
 }
 
-const DELEGATE_NODE = 'TfLiteXNNPackDelegate';
-const DELEGATE_OP_RE = /^Delegate\/(.*):(\d+)$/;
+export const DELEGATE_NODE = 'TfLiteXNNPackDelegate';
+export const DELEGATE_OP_RE = /^Delegate\/(.*):(\d+)$/;
 
-function parseRunOrder(section: string, where: string): SummaryRow[] {
+/** Cells of a table line: tab-separated as printed; runs of 2+ spaces where a copy lost the tabs. */
+function cells(line: string): string[] {
+  const cols = line.split(line.includes('\t') ? '\t' : /\s{2,}/).map((c) => c.trim());
+  return cols[0] === '' ? cols.slice(1) : cols;
+}
+
+/**
+ * The first "Run Order" table of `section` (TFLite's ProfileSummarizer / StatsCalculator format).
+ * Columns are found by their headers, so versions that print a [start] column read the same.
+ */
+export function parseRunOrderTable(section: string, where: string): SummaryRow[] {
   const start = section.indexOf('Run Order');
   if (start < 0) throw new Error(`TFLite profile summary: no "Run Order" table in ${where}`);
   const lines = section.slice(start).split('\n').slice(1);
   if (!lines[0]?.includes('[node type]')) throw new Error(`TFLite profile summary: the Run Order table of ${where} has no header`);
+  const header = cells(lines[0]);
+  const col = (name: string) => header.indexOf(name);
+  const [type, first, avg, times, name] = ['[node type]', '[first]', '[avg ms]', '[times called]', '[Name]'].map(col);
+  if ([type, first, avg, times, name].some((i) => i < 0)) throw new Error(`TFLite profile summary: the Run Order table of ${where} lacks a column: ${JSON.stringify(lines[0])}`);
   const rows: SummaryRow[] = [];
   for (const line of lines.slice(1)) {
     if (!line.trim() || line.startsWith('=')) break;
-    const cols = line.split('\t').map((c) => c.trim()).filter((c, i) => i > 0 || c !== '');
-    // [node type] [first] [avg ms] [%] [cdf%] [mem KB] [times called] [Name]
-    if (cols.length < 8) throw new Error(`TFLite profile summary: unexpected row in ${where}: ${JSON.stringify(line)}`);
-    const [nodeType, first, avg, , , , times, ...name] = cols;
-    const row = { nodeType, firstMs: Number(first), avgMs: Number(avg), timesCalled: Number(times), name: name.join('\t') };
+    const cols = cells(line);
+    // [node type] ([start]) [first] [avg ms] [%] [cdf%] [mem KB] [times called] [Name]; a name may hold tabs
+    if (cols.length < header.length) throw new Error(`TFLite profile summary: unexpected row in ${where}: ${JSON.stringify(line)}`);
+    const row = { nodeType: cols[type], firstMs: Number(cols[first]), avgMs: Number(cols[avg]), timesCalled: Number(cols[times]), name: cols.slice(name).join('\t') };
     if (![row.firstMs, row.avgMs, row.timesCalled].every(Number.isFinite)) throw new Error(`TFLite profile summary: unreadable numbers in ${where}: ${JSON.stringify(line)}`);
     rows.push(row);
   }
@@ -43,8 +56,8 @@ function parseRunOrder(section: string, where: string): SummaryRow[] {
 /** Parses the text of TFLiteWebModelRunner.GetProfilingSummary() (TFLite's ProfileSummarizer output). */
 export function parseProfilingSummary(text: string): ProfilingSummary {
   const cut = text.indexOf('Delegate internal:');
-  const nodes = parseRunOrder(cut < 0 ? text : text.slice(0, cut), 'the interpreter section');
-  const delegateOps = cut < 0 ? [] : parseRunOrder(text.slice(cut), 'the "Delegate internal" section');
+  const nodes = parseRunOrderTable(cut < 0 ? text : text.slice(0, cut), 'the interpreter section');
+  const delegateOps = cut < 0 ? [] : parseRunOrderTable(text.slice(cut), 'the "Delegate internal" section');
   return { nodes, delegateOps };
 }
 

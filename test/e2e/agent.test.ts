@@ -1,0 +1,225 @@
+import { strict as assert } from 'node:assert';
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { INestApplication } from '@nestjs/common';
+import { createParser, EventSourceMessage } from 'eventsource-parser';
+import { createApp } from '../../src/main';
+import { REPO, tempDir } from '../helpers';
+
+const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
+const TOKEN = 'board1-e2e-token-0123456789';
+const SPACE = 'ofa-mbv3-tiny@in1-out10';
+
+// Read once when the service starts: set before createApp.
+process.env.TAILOR_AGENT_TOKENS = `board1=${TOKEN},board2=board2-e2e-token-0123456789`;
+process.env.TAILOR_AGENT_HEARTBEAT_MS = '300';
+process.env.TAILOR_AGENT_MISSED_HEARTBEATS = '3';
+process.env.TAILOR_AGENT_WORK_TIMEOUT_MS = '60000';
+
+interface Server {
+  app: INestApplication;
+  url: string;
+}
+
+async function call(server: Server, method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(server.url + route, {
+    method,
+    headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text };
+}
+
+async function events(server: Server, route: string): Promise<EventSourceMessage[]> {
+  const res = await fetch(server.url + route);
+  const out: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (e) => out.push(e) });
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+  return out;
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function expectError(r: { status: number; json: any }, status: number, message: RegExp) {
+  assert.equal(r.status, status, JSON.stringify(r.json));
+  assert.match(r.json.message, message);
+}
+
+interface AgentProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** A real `tailor agent` process (the CLI from .test-build) serving board1 from this machine's onnxruntime. */
+function startAgent(server: Server, token: string, cacheDir: string, device = 'board1'): AgentProcess {
+  const child = spawn(process.execPath, [CLI, 'agent', '--server', server.url, '--device-id', device, '--token', token, '--cache-dir', cacheDir, '--poll', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+/** The CLI as a child process, asynchronously: the service it talks to runs in this process. */
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+async function runJob(server: Server, type: string, params: Record<string, unknown>) {
+  const created = await call(server, 'POST', '/jobs', { type, params });
+  assert.equal(created.status, 202, created.text);
+  const stream = await events(server, `/jobs/${created.json.id}/events`);
+  const last = stream.at(-1)!;
+  const job = JSON.parse(last.data);
+  assert.equal(last.event, 'result', `${type} job ended with ${last.event}: ${JSON.stringify(job.error)}`);
+  return job;
+}
+
+describe('remote boards: tailor agent against the real service', () => {
+  const home = tempDir('tailor-agent-e2e-');
+  const cache = path.join(home, 'agent-cache');
+  let server: Server;
+  const agents: AgentProcess[] = [];
+  const agent = (token = TOKEN, device = 'board1') => {
+    const a = startAgent(server, token, cache, device);
+    agents.push(a);
+    return a;
+  };
+
+  before(async () => {
+    fs.mkdirSync(path.join(home, 'devices'));
+    const board = { id: 'board1', name: 'Board 1', backend: 'agent', options: { threads: 1, runtime: 'ort-cpu' }, notes: 'this machine, through its agent' };
+    fs.writeFileSync(path.join(home, 'devices', 'board1.json'), JSON.stringify(board));
+    const app = await createApp({ home, dataDir: path.join(home, 'data'), logger: false });
+    await app.listen(0, '127.0.0.1');
+    server = { app, url: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}` };
+  });
+
+  after(async () => {
+    for (const a of agents) a.child.kill('SIGKILL');
+    await server?.app.close();
+  });
+
+  it('refuses a wrong or missing token: the agent exits with code 2 and says why', async () => {
+    const wrong = agent('wrong-token-wrong-token');
+    assert.equal(await wrong.exited, 2);
+    assert.match(wrong.output(), /error: The server http:\/\/127\.0\.0\.1:\d+ refused the token of device "board1" \(HTTP 401: Agent refused: the token is not valid for device "board1"\.\)/);
+    assert.doesNotMatch(wrong.output(), /wrong-token-wrong-token/);
+    const body = { deviceId: 'board1', machine: { cpu: 'x', cores: 1, physicalCores: 1, flags: [], memoryGb: 1, os: 'x', arch: 'x' }, backends: [{ name: 'ort-cpu', runtime: 'x' }], clock: Date.now() };
+    expectError(await call(server, 'POST', '/agents/register', body), 401, /missing Authorization: Bearer <token>/);
+    // Known token, but no agent device of that id on the server.
+    expectError(await call(server, 'POST', '/agents/register', { ...body, deviceId: 'board2' }, { authorization: 'Bearer board2-e2e-token-0123456789' }), 409, /no devices\/board2\.json on the server/);
+    // Malformed and oversized messages.
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    expectError(await call(server, 'POST', '/agents/register', { ...body, clock: 'noon' }, auth), 400, /clock must be an integer/);
+    expectError(await call(server, 'POST', '/agents/register', '{"deviceId": ', auth), 400, /Malformed JSON/);
+    const big = await call(server, 'POST', '/agents/board1/results/x', { lease: 'x', times: Array(1_200_000).fill(1.2345678) }, auth);
+    expectError(big, 413, /Agent message too large: \d+ bytes \(limit 8388608 bytes\)/);
+    expectError(await call(server, 'GET', `/agents/board1/work?session=${crypto.randomUUID()}`, undefined, auth), 404, /No agent of "board1" is registered/);
+    expectError(await call(server, 'GET', `/agents/models/${'a'.repeat(64)}`, undefined, auth), 404, /has no work "model/);
+    expectError(await call(server, 'GET', '/agents/board1/internal/report?wait=0', undefined, { 'x-tailor-hub-key': 'guess' }), 401, /internal route/);
+    // A malformed TAILOR_AGENT_TOKENS stops the service from starting, naming the entry, never a token.
+    const serve = await runCli(['--home', tempDir(), 'serve', '--port', '1'], { ...process.env, TAILOR_AGENT_TOKENS: `board1=${TOKEN},board2` });
+    assert.equal(serve.status, 2);
+    assert.match(serve.stderr, /error: Invalid TAILOR_AGENT_TOKENS: entry 2 has no "=" \(expected deviceId=token pairs separated by commas\)/);
+    assert.doesNotMatch(serve.stderr, new RegExp(TOKEN));
+  });
+
+  it('profiles and validates the board through its agent (POST /jobs); the table records the board\'s fingerprint', async () => {
+    const board = agent();
+    const view = await waitFor('the agent to register', async () => {
+      const r = await call(server, 'GET', '/agents/board1');
+      return r.json?.status === 'online' && r.json;
+    });
+    assert.equal(view.runtime, 'ort-cpu');
+    assert.match(view.fingerprint.runtime, /^onnxruntime-node /);
+    const list = await call(server, 'GET', '/agents');
+    assert.deepEqual(list.json.map((a: { id: string; status: string }) => [a.id, a.status]), [['board1', 'online']]);
+    const device = await call(server, 'GET', '/devices/board1');
+    assert.equal(device.json.live.hash, view.fingerprint.hash, 'GET /devices/:id shows the live fingerprint the agent reported');
+
+    const profile = await runJob(server, 'profile', { device: 'board1', space: SPACE, resolutions: [20], rounds: 1, passes: 2 });
+    assert.deepEqual(profile.result.measuredResolutions, [20]);
+    const table = JSON.parse(fs.readFileSync(path.join(home, 'latency-tables', 'board1', `${SPACE}.json`), 'utf8'));
+    assert.equal(table.device.fingerprint.hash, view.fingerprint.hash);
+    assert.deepEqual([table.backend.name, table.backend.version, table.backend.threads], ['agent', view.fingerprint.runtime, 1]);
+    assert.ok(Object.keys(table.entries['20']).length > 10);
+
+    const validate = await runJob(server, 'validate', { device: 'board1', space: SPACE, samples: 3, passes: 2 });
+    assert.equal(validate.result.rows.length, 3);
+    assert.ok(validate.result.rows.every((r: { measuredMs: number }) => r.measuredMs > 0));
+    assert.match(board.output(), /registered as "board1"/);
+    assert.match(board.output(), /downloaded model [0-9a-f]{12}/);
+    assert.match(board.output(), /finish of profiled model [0-9a-f]{12} on ort-cpu: 4 profiled run\(s\)/);
+  });
+
+  it('from the CLI: --server follows a job; a job worker\'s process reaches the hub; without a service the board is refused', async () => {
+    const viaServer = await runCli(['validate', '--server', server.url, '--device', 'board1', '--space', SPACE, '--samples', '2', '--passes', '1', '--json']);
+    assert.equal(viaServer.status, 0, viaServer.stderr);
+    assert.equal(JSON.parse(viaServer.stdout).rows.length, 2);
+    assert.match(viaServer.stderr, /job [0-9a-f-]{36} on http/);
+    const profile = await runCli(['profile', '--server', server.url, '--device', 'board1', '--space', SPACE, '--resolutions', '24', '--rounds', '1', '--passes', '1']);
+    assert.equal(profile.status, 0, profile.stderr);
+    assert.match(profile.stdout, /table \(on the server\): .*board1.*\nmeasured 1 resolution\(s\) \(\d+ networks\)\ntable now covers resolutions 20, 24/);
+    const refused = await runCli(['profile', '--server', server.url, '--device', 'ghost', '--space', SPACE]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /error: Job \(profile\) on http:\/\/127\.0\.0\.1:\d+ was refused: Unknown device "ghost"/);
+
+    // A process with the environment the service gives its job workers (search --measure runs there).
+    const worker = await runCli(['--home', home, 'validate', '--device', 'board1', '--space', SPACE, '--samples', '2', '--passes', '1', '--json']);
+    assert.equal(worker.status, 0, worker.stderr);
+    assert.equal(JSON.parse(worker.stdout).rows.length, 2);
+
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAILOR_AGENT_HUB_')));
+    const alone = await runCli(['--home', home, 'profile', '--device', 'board1', '--space', SPACE, '--resolutions', '28'], env);
+    assert.equal(alone.status, 2);
+    assert.match(alone.stderr, /Device "board1" is a remote board \(backend agent\): it is measured through the service its agent connects to/);
+  });
+
+  it('an agent killed mid-job: its work is queued again and a new agent finishes the job', async () => {
+    const created = await call(server, 'POST', '/jobs', { type: 'validate', params: { device: 'board1', space: SPACE, samples: 8, passes: 8 } });
+    assert.equal(created.status, 202, created.text);
+    const first = agents.find((a) => a.child.exitCode === null)!;
+    await waitFor('the job to measure', async () => {
+      const job = await call(server, 'GET', `/jobs/${created.json.id}`);
+      return job.json.progress > 0.2;
+    });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await waitFor('the agent to be lost', async () => (await call(server, 'GET', '/agents/board1')).json.status === 'lost', 10_000);
+    assert.equal((await call(server, 'GET', `/jobs/${created.json.id}`)).json.status, 'running');
+    const second = agent();
+    const stream = await events(server, `/jobs/${created.json.id}/events`);
+    const job = JSON.parse(stream.at(-1)!.data);
+    assert.equal(stream.at(-1)!.event, 'result', JSON.stringify(job.error));
+    assert.equal(job.result.rows.length, 8);
+    assert.match(second.output(), /session loaded again/);
+  });
+});

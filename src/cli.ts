@@ -61,8 +61,8 @@ program
   .addOption(new Option('--passes <n>', 'profiling passes').argParser(positiveInt).default(5).hideHelp())
   .addOption(new Option('--bn-images <n>', 'BN recalibration images').argParser(positiveInt).default(200).hideHelp())
   .addOption(new Option('--eval-images <n>', 'validation images scoring each predictor sample').argParser(positiveInt).default(500).hideHelp())
-  .addOption(new Option('--test-images <n>', 'test images scoring each emitted subnet').argParser(positiveInt).default(2000).hideHelp())
-  .addOption(new Option('--max-subnets <n>', 'subnets emitted per budget').argParser(positiveInt).default(6).hideHelp())
+  .addOption(new Option('--test-images <n>', 'test images scoring each emitted subnet').argParser(positiveInt).default(1000).hideHelp())
+  .addOption(new Option('--max-subnets <n>', 'subnets emitted per budget').argParser(positiveInt).default(5).hideHelp())
   .addOption(new Option('--generations <n>', 'NSGA-II generations').argParser(positiveInt).hideHelp())
   .addOption(new Option('--population <n>', 'NSGA-II population').argParser(positiveInt).hideHelp())
   .action(lazy(() => import('./cli/commands/quickstart.js')));

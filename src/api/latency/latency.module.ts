@@ -8,6 +8,7 @@ import { MAX_BATCH, PredictDto } from './predict.dto';
 import { parseInputShapes } from '../../analysis/analyze';
 import { KernelsService } from '../../kernels/kernels.service';
 import { TAILOR_CONFIG, TailorConfig } from '../config';
+import { DeviceService } from '../../runtime/device.service';
 import { readAllowedModel } from '../model-dir';
 
 /** Over HTTP an architecture is a config object or a keyword; files and directories stay a CLI affair. */
@@ -27,6 +28,7 @@ class LatencyController {
   constructor(
     private readonly latency: LatencyService,
     private readonly kernels: KernelsService,
+    private readonly devices: DeviceService,
     @Inject(TAILOR_CONFIG) private readonly config: TailorConfig,
   ) {}
 
@@ -66,15 +68,18 @@ class LatencyController {
   }
 
   /** { device, model, inputShape? }: an ONNX model of the allowed model directory, from the kernel regressors. */
-  private predictModel(body: PredictDto) {
-    const others = (['arch', 'archs', 'space', 'breakdown', 'strict'] as const).filter((k) => body[k] !== undefined);
+  private async predictModel(body: PredictDto) {
+    const others = (['arch', 'archs', 'space', 'breakdown'] as const).filter((k) => body[k] !== undefined);
     if (others.length) throw new TailorError('INVALID_REQUEST', { reason: `"model" comes without ${others.map((k) => `"${k}"`).join(', ')} (those are for architectures of a search space)` });
     const specs = body.inputShape === undefined ? [] : Array.isArray(body.inputShape) ? body.inputShape : [body.inputShape];
     if (!specs.every((s) => typeof s === 'string')) throw new TailorError('INVALID_REQUEST', { reason: '"inputShape" must be "name:dims" or a list of those' });
     const inputShapes = parseInputShapes(specs);
     const predictor = this.kernels.predictor(body.device); // unknown device or no regressors: before reading anything
+    // Regressors measured on other hardware or another runtime: a warning, or a 409 with "strict".
+    const stale = await this.devices.checkMeasuredOn(this.devices.get(body.device), predictor.file, { kind: 'kernel regressors file', file: `kernel regressors of ${body.device}`, refresh: `tailor profile --device ${body.device} --kernels --force` }, body.strict);
     const { bytes } = readAllowedModel(this.config.modelDir, body.model!);
-    return predictor.predict(bytes, { file: body.model, inputShapes });
+    const result = predictor.predict(bytes, { file: body.model, inputShapes });
+    return { ...result, warnings: [...stale, ...result.warnings] };
   }
 }
 

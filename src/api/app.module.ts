@@ -16,7 +16,7 @@ export class AppModule {
   static forRoot(config: TailorConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [DomainModule.forRoot(config), HealthModule, DevicesModule, SpacesModule, LatencyModule, JobsModule, GateModule, RunsModule, AgentsModule],
+      imports: [DomainModule.forRoot(config), HealthModule, DevicesModule, SpacesModule, LatencyModule, JobsModule.forRoot(config), GateModule, RunsModule, AgentsModule],
     };
   }
 }

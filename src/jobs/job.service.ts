@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { TailorError, isTailorError } from '../core/errors';
 import { FINISHED, JobRecord, JobStatus, JobStore, JobType } from './job-store';
+import type { JobQueue } from './queue';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -25,13 +26,24 @@ export interface JobRunner {
 
 export type JobEvent = { type: 'progress' | 'status'; job: JobRecord };
 
-const PROGRESS_WRITE_INTERVAL_MS = 250;
+export const PROGRESS_WRITE_INTERVAL_MS = 250;
+
+/** Checks a submission (type, params) the same way for every queue: the runner, its normalized params and lock key. */
+export function prepareJob(runners: Partial<Record<JobType, JobRunner>>, type: string, params: unknown) {
+  const runner = runners[type as JobType];
+  if (!runner) throw new TailorError('INVALID_OPTION', { option: 'type', reason: `"${type}" is not a job type (${Object.keys(runners).join(', ')})` });
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    throw new TailorError('INVALID_OPTION', { option: 'params', reason: 'must be an object' });
+  }
+  const prepared = runner.prepare(params as Record<string, unknown>);
+  return { runner, prepared, lock: runner.lock?.(prepared.params) };
+}
 
 /**
  * Queues, runs, cancels and persists jobs. Jobs on the same device run one at a time (latency
  * measurements must not overlap); jobs on different devices run concurrently.
  */
-export class JobService {
+export class JobService implements JobQueue {
   private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly events = new EventEmitter();
   private stopping = false;
@@ -54,13 +66,7 @@ export class JobService {
 
   submit(type: string, params: unknown): JobRecord {
     if (this.stopping) throw new TailorError('SERVICE_STOPPING', {});
-    const runner = this.runners[type as JobType];
-    if (!runner) throw new TailorError('INVALID_OPTION', { option: 'type', reason: `"${type}" is not a job type (${Object.keys(this.runners).join(', ')})` });
-    if (typeof params !== 'object' || params === null || Array.isArray(params)) {
-      throw new TailorError('INVALID_OPTION', { option: 'params', reason: 'must be an object' });
-    }
-    const prepared = runner.prepare(params as Record<string, unknown>);
-    const lock = runner.lock?.(prepared.params);
+    const { runner, prepared, lock } = prepareJob(this.runners, type, params);
     if (lock) {
       const busy = [...this.store.list({ status: 'queued', limit: 10_000 }), ...this.store.list({ status: 'running', limit: 10_000 })]
         .find((j) => this.lockGroup(j.type) === this.lockGroup(type) && this.runners[j.type]?.lock?.(j.params) === lock);

@@ -4,16 +4,18 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import {
   Body, Controller, Get, Headers, HttpCode, Inject, Injectable, Logger, MiddlewareConsumer, Module, NestModule, OnApplicationBootstrap,
-  OnModuleDestroy, Param, Post, Query, Req, Res, StreamableFile,
+  OnApplicationShutdown, OnModuleDestroy, Param, Post, Query, Req, Res, StreamableFile,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { ApiExcludeEndpoint, ApiNoContentResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TailorError, isTailorError } from '../../core/errors';
 import { HUB_ENV, HUB_KEY_HEADER } from '../../runtime/agent/backend';
-import { AgentHub, hubTimingsFromEnv, installAgentHub, installedAgentHub } from '../../runtime/agent/hub';
+import { parseQueueUrl } from '../../jobs/redis';
+import { AgentHub, ServiceHub, hubTimingsFromEnv, installAgentHub, installedAgentHub } from '../../runtime/agent/hub';
 import { ModelStore, SHA256_RE } from '../../runtime/agent/models';
 import { AGENT_MAX_BODY_BYTES, AgentRuntime, WorkRequest, agentFingerprint } from '../../runtime/agent/protocol';
+import { RedisAgentHub } from '../../runtime/agent/redis-hub';
 import { AgentTokens, bearerToken } from '../../runtime/agent/tokens';
 import { DeviceService } from '../../runtime/device.service';
 import { AGENT_BACKEND } from '../../runtime/devices';
@@ -22,9 +24,9 @@ import { HeartbeatDto, RegisterAgentDto, ReportQuery, ResultDto, RunWorkDto, Wor
 
 /** The hub of remote boards, wired to the workspace's devices; tokens and timings come from the environment, once. */
 @Injectable()
-export class AgentsService implements OnApplicationBootstrap, OnModuleDestroy {
+export class AgentsService implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger('Agents');
-  readonly hub: AgentHub;
+  readonly hub: ServiceHub;
   /** Authenticates this service's own job workers on the internal routes. */
   private readonly key = randomBytes(32).toString('hex');
   private published: Record<string, string> = {};
@@ -34,18 +36,20 @@ export class AgentsService implements OnApplicationBootstrap, OnModuleDestroy {
     readonly devices: DeviceService,
     private readonly http: HttpAdapterHost,
   ) {
-    this.hub = new AgentHub({
+    const options = {
       tokens: AgentTokens.parse(process.env.TAILOR_AGENT_TOKENS), // malformed: the service does not start
       models: new ModelStore(path.join(config.dataDir, 'agent-models')),
       ...hubTimingsFromEnv(),
-      checkDevice: (id) => this.checkDevice(id),
-      log: { log: (m) => this.logger.log(m), warn: (m) => this.logger.warn(m) },
-    });
+      checkDevice: (id: string) => this.checkDevice(id),
+      log: { log: (m: string) => this.logger.log(m), warn: (m: string) => this.logger.warn(m) },
+    };
+    // With TAILOR_QUEUE, agents' work is shared by every server of the queue (connected at bootstrap).
+    this.hub = config.queue ? new RedisAgentHub(options, parseQueueUrl(config.queue)) : new AgentHub(options);
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.hub.models.clear(); // no session survives a restart (the data directory is this service's by now)
-    this.hub.start();
+    await this.hub.start();
     installAgentHub(this.hub);
     // Job workers (child processes) inherit the environment: tell them where the hub answers.
     const server = this.http.httpAdapter.getHttpServer() as import('node:http').Server;
@@ -65,6 +69,11 @@ export class AgentsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.hub.stop();
     if (installedAgentHub() === this.hub) installAgentHub(null);
     for (const [k, v] of Object.entries(this.published)) if (process.env[k] === v) delete process.env[k];
+  }
+
+  /** After the jobs are interrupted. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.hub.close?.();
   }
 
   private checkDevice(id: string): void {
@@ -100,14 +109,14 @@ export class AgentsService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /** Agent devices of the workspace with what their agents reported (if any connected since the service started). */
-  list() {
+  async list() {
     const devices = this.devices.list().filter((d) => d.backend === AGENT_BACKEND);
-    const ids = new Set([...devices.map((d) => d.id), ...this.hub.list().map((a) => a.id)]);
-    return [...ids].sort().map((id) => this.describe(id, devices.find((d) => d.id === id)?.options.runtime as AgentRuntime | undefined));
+    const ids = new Set([...devices.map((d) => d.id), ...(await this.hub.list()).map((a) => a.id)]);
+    return Promise.all([...ids].sort().map((id) => this.describe(id, devices.find((d) => d.id === id)?.options.runtime as AgentRuntime | undefined)));
   }
 
-  describe(id: string, runtime?: AgentRuntime) {
-    const view = this.hub.get(id);
+  async describe(id: string, runtime?: AgentRuntime) {
+    const view = await this.hub.get(id);
     const rt = runtime ?? (this.devices.registry.find(id)?.options.runtime as AgentRuntime | undefined) ?? 'ort-cpu';
     if (!view) return { id, runtime: rt, status: 'never connected' as const };
     return { ...view, runtime: rt, fingerprint: agentFingerprint(view, rt) };
@@ -152,10 +161,10 @@ class AgentsController {
 
   @Get('models/:sha256')
   @ApiOkResponse({ description: 'The bytes of a model that work leased to the calling agent needs (application/octet-stream)' })
-  model(@Headers(BEARER) auth: string | undefined, @Param('sha256') sha: string, @Req() req: FastifyRequest): StreamableFile {
+  async model(@Headers(BEARER) auth: string | undefined, @Param('sha256') sha: string, @Req() req: FastifyRequest): Promise<StreamableFile> {
     const device = this.agents.identify(auth, req, 'model download');
     if (!SHA256_RE.test(sha)) throw new TailorError('INVALID_REQUEST', { reason: 'sha256 must be 64 lowercase hex digits' });
-    const bytes = this.agents.hub.model(device, sha);
+    const bytes = await this.agents.hub.model(device, sha);
     return new StreamableFile(bytes, { type: 'application/octet-stream', length: bytes.length });
   }
 
@@ -192,12 +201,12 @@ class AgentsController {
 
   @Post(':id/results/:workId')
   @HttpCode(200)
-  result(
+  async result(
     @Param('id') id: string, @Param('workId') workId: string, @Headers(BEARER) auth: string | undefined,
     @Body() body: ResultDto, @Req() req: FastifyRequest,
   ) {
     this.agents.authenticate(id, auth, req, 'result');
-    this.agents.hub.result(id, workId, body as never);
+    await this.agents.hub.result(id, workId, body as never);
     return { accepted: true };
   }
 

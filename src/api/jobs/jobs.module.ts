@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import {
-  BeforeApplicationShutdown, Body, Controller, Delete, Get, HttpCode, Injectable, MessageEvent, Module,
-  OnApplicationBootstrap, OnApplicationShutdown, Param, Post, Query, Sse,
+  BeforeApplicationShutdown, Body, Controller, Delete, DynamicModule, Get, HttpCode, Inject, Injectable, Logger, MessageEvent, Module,
+  OnApplicationBootstrap, OnApplicationShutdown, Optional, Param, Post, Provider, Query, Sse,
 } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiExtraModels, ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
@@ -10,10 +10,13 @@ import { Observable } from 'rxjs';
 import { TailorError } from '../../core/errors';
 import { JobRecord, JobStore, STOPPED } from '../../jobs/job-store';
 import { JobEvent, JobService } from '../../jobs/job.service';
+import { JOB_QUEUE, JobQueue } from '../../jobs/queue';
+import { RedisJobService } from '../../jobs/redis-queue';
+import { checkQueue, parseQueueUrl } from '../../jobs/redis';
 import { jobRunners } from '../../jobs/runners';
 import { LatencyService } from '../../latency/latency.service';
 import { ProfilingService } from '../../profiling/profiling.service';
-import { TAILOR_CONFIG, TailorConfig } from '../config';
+import { TailorConfig } from '../config';
 import { AccPredictorJobParams, CreateJobDto, JOB_PARAMS, ListJobsQuery, ProfileJobParams, SearchJobParams, TargetDto, TrainJobParams, ValidateJobParams } from './job.dto';
 
 
@@ -25,7 +28,7 @@ function view(job: JobRecord) {
 @ApiExtraModels(ProfileJobParams, ValidateJobParams, TrainJobParams, AccPredictorJobParams, SearchJobParams, TargetDto)
 @Controller('jobs')
 class JobsController {
-  constructor(private readonly jobs: JobService) {}
+  constructor(@Inject(JOB_QUEUE) private readonly jobs: JobQueue) {}
 
   @Post()
   @HttpCode(202)
@@ -33,43 +36,43 @@ class JobsController {
   @ApiBadRequestResponse({ description: 'Bad type or params' })
   @ApiConflictResponse({ description: 'The table, run or search is being written by another job; or the run or search already exists' })
   @ApiNotFoundResponse({ description: 'Unknown device, space, run, or no latency table' })
-  create(@Body() body: CreateJobDto) {
+  async create(@Body() body: CreateJobDto) {
     const params: object = plainToInstance(JOB_PARAMS[body.type] as new () => object, body.params);
     const errors = validateSync(params, { whitelist: true, forbidNonWhitelisted: true });
     if (errors.length) {
       const reason = errors.flatMap((e) => Object.values(e.constraints ?? {})).map((m) => `params.${m}`).join('; ');
       throw new TailorError('INVALID_REQUEST', { reason });
     }
-    const job = this.jobs.submit(body.type, { ...params });
+    const job = await this.jobs.submit(body.type, { ...params });
     return { id: job.id, status: job.status };
   }
 
   @Get()
   @ApiOkResponse({ description: 'Recent jobs, newest first' })
-  list(@Query() query: ListJobsQuery) {
-    return this.jobs.list(query).map(view);
+  async list(@Query() query: ListJobsQuery) {
+    return (await this.jobs.list(query)).map(view);
   }
 
   @Get(':id')
   @ApiOkResponse({ description: 'Status, progress 0..1, ETA, result or error' })
   @ApiNotFoundResponse({ description: 'Unknown job' })
-  get(@Param('id') id: string) {
-    return view(this.jobs.get(id));
+  async get(@Param('id') id: string) {
+    return view(await this.jobs.get(id));
   }
 
   @Delete(':id')
   @ApiOkResponse({ description: 'The job, cancelled (or being cancelled)' })
   @ApiNotFoundResponse({ description: 'Unknown job' })
   @ApiConflictResponse({ description: 'The job has already finished' })
-  cancel(@Param('id') id: string) {
-    return view(this.jobs.cancel(id));
+  async cancel(@Param('id') id: string) {
+    return view(await this.jobs.cancel(id));
   }
 
   @Sse(':id/events')
   @ApiOkResponse({ description: 'Server-Sent Events: `progress` events, then one `result`, `error`, `cancelled` or `interrupted` event' })
   @ApiNotFoundResponse({ description: 'Unknown job' })
-  events(@Param('id') id: string): Observable<MessageEvent> {
-    const current = this.jobs.get(id);
+  async events(@Param('id') id: string): Promise<Observable<MessageEvent>> {
+    const current = await this.jobs.get(id);
     return new Observable<MessageEvent>((subscriber) => {
       const send = (job: JobRecord) => {
         if (!STOPPED.includes(job.status)) return subscriber.next({ type: 'progress', data: view(job) });
@@ -78,41 +81,65 @@ class JobsController {
         subscriber.complete();
       };
       const unsubscribe = this.jobs.subscribe(id, (e: JobEvent) => send(e.job));
-      send(this.jobs.get(current.id));
+      // The record as it is now, after subscribing: nothing falls between the two.
+      const latest = this.jobs.get(current.id);
+      if (latest instanceof Promise) latest.then(send, (e: unknown) => subscriber.error(e));
+      else send(latest);
       return unsubscribe;
     });
   }
 }
 
-/** Starts the queue with the app; on shutdown, running jobs are interrupted (they resume at the next start). */
+/** Starts the queue with the app; on shutdown, running jobs are interrupted (they resume at the next start, or on another server). */
 @Injectable()
 class JobsLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
-    private readonly jobs: JobService,
-    private readonly store: JobStore,
+    @Inject(JOB_QUEUE) private readonly jobs: JobQueue,
+    @Optional() private readonly store?: JobStore,
   ) {}
-  onApplicationBootstrap() {
-    this.jobs.start();
+  async onApplicationBootstrap() {
+    await this.jobs.start();
   }
   async beforeApplicationShutdown() {
     await this.jobs.shutdown();
   }
-  onApplicationShutdown() {
-    this.store.close();
+  async onApplicationShutdown() {
+    this.store?.close();
+    await this.jobs.close?.();
   }
 }
 
-@Module({
-  controllers: [JobsController],
-  providers: [
-    { provide: JobStore, useFactory: (config: TailorConfig) => JobStore.open(config.dataDir), inject: [TAILOR_CONFIG] },
+const runnersOf = (latency: LatencyService, profiling: ProfilingService, config: TailorConfig) =>
+  jobRunners(latency, profiling, { home: config.home, cacheDir: path.join(config.home, '.tailor', 'cache') });
+
+/** The embedded queue (SQLite in the data directory), or with TAILOR_QUEUE the one shared through Redis. */
+function queueProviders(config: TailorConfig): Provider[] {
+  if (config.queue) {
+    const url = parseQueueUrl(config.queue);
+    return [{
+      provide: JOB_QUEUE,
+      useFactory: async (latency: LatencyService, profiling: ProfilingService) => {
+        await checkQueue(url); // unreachable: the service does not start
+        const logger = new Logger('Jobs');
+        return new RedisJobService(url, runnersOf(latency, profiling, config), { log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m) } });
+      },
+      inject: [LatencyService, ProfilingService],
+    }];
+  }
+  return [
+    { provide: JobStore, useFactory: () => JobStore.open(config.dataDir) },
     {
       provide: JobService,
-      useFactory: (store: JobStore, latency: LatencyService, profiling: ProfilingService, config: TailorConfig) =>
-        new JobService(store, jobRunners(latency, profiling, { home: config.home, cacheDir: path.join(config.home, '.tailor', 'cache') })),
-      inject: [JobStore, LatencyService, ProfilingService, TAILOR_CONFIG],
+      useFactory: (store: JobStore, latency: LatencyService, profiling: ProfilingService) => new JobService(store, runnersOf(latency, profiling, config)),
+      inject: [JobStore, LatencyService, ProfilingService],
     },
-    JobsLifecycle,
-  ],
-})
-export class JobsModule {}
+    { provide: JOB_QUEUE, useExisting: JobService },
+  ];
+}
+
+@Module({})
+export class JobsModule {
+  static forRoot(config: TailorConfig): DynamicModule {
+    return { module: JobsModule, controllers: [JobsController], providers: [...queueProviders(config), JobsLifecycle] };
+  }
+}

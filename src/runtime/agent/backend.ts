@@ -96,7 +96,7 @@ export async function createAgentBackend(options: BackendOptions): Promise<Agent
 /** What the board's agent reported last, as a fingerprint for the device's runtime; null when unknown. */
 export async function remoteDeviceFingerprint(device: string, options: BackendOptions): Promise<Fingerprint | null> {
   const hub = installedAgentHub();
-  const report = hub ? hub.report(device) : await RemoteBroker.fromEnv()?.report(device).catch(() => null);
+  const report = hub ? await hub.report(device) : await RemoteBroker.fromEnv()?.report(device).catch(() => null);
   return report ? agentFingerprint(report, runtimeOf(device, options)) : null;
 }
 

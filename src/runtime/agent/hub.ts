@@ -46,6 +46,29 @@ export interface AgentBroker {
   run(device: string, request: WorkRequest): Promise<WorkResult>;
 }
 
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * The hub as the service's routes use it: in memory (one server), or with its work in Redis
+ * (RedisAgentHub: servers sharing TAILOR_QUEUE share their agents' work).
+ */
+export interface ServiceHub extends AgentBroker {
+  readonly options: AgentHubOptions;
+  start(): MaybePromise<void>;
+  stop(): void;
+  /** After stop: releases connections. */
+  close?(): Promise<void>;
+  report(device: string): MaybePromise<AgentReport | null>;
+  authenticate(device: string, token: string | null): string | null;
+  register(device: string, report: AgentReport): MaybePromise<{ session: string; heartbeatMs: number; missedHeartbeats: number; pollSeconds: number }>;
+  heartbeat(device: string, session: string, clock: number, working: string | null): MaybePromise<{ leased: number }>;
+  poll(device: string, session: string, waitSeconds: number, signal?: AbortSignal): Promise<Work | null>;
+  model(device: string, sha: string): MaybePromise<Buffer>;
+  result(device: string, workId: string, body: ResultBody): MaybePromise<void>;
+  list(): MaybePromise<AgentView[]>;
+  get(device: string): MaybePromise<AgentView | null>;
+}
+
 interface AgentState {
   device: string;
   session: string;
@@ -91,7 +114,7 @@ const SHUTDOWN_GRACE_MS = 200;
  * stops is lost after `missedHeartbeats` and its items go back to the front of the queue, where a
  * reconnecting agent picks them up. Every item has a deadline: nothing waits forever.
  */
-export class AgentHub implements AgentBroker {
+export class AgentHub implements ServiceHub {
   readonly models: ModelStore;
   private readonly agents = new Map<string, AgentState>();
   private readonly queues = new Map<string, WorkRecord[]>();
@@ -417,12 +440,12 @@ export class AgentHub implements AgentBroker {
 }
 
 // The service installs its hub here; AgentBackend finds it (or a client of it, in job workers).
-let installed: AgentHub | null = null;
+let installed: ServiceHub | null = null;
 
-export function installAgentHub(hub: AgentHub | null): void {
+export function installAgentHub(hub: ServiceHub | null): void {
   installed = hub;
 }
 
-export function installedAgentHub(): AgentHub | null {
+export function installedAgentHub(): ServiceHub | null {
   return installed;
 }

@@ -60,7 +60,8 @@ describe('machine-wide measurement lock', () => {
     await Promise.all([job(), job()]);
     spans.sort((a, b) => a[0] - b[0]);
     assert.ok(spans[1][0] >= spans[0][1], `overlap: ${JSON.stringify(spans)}`);
-    assert.equal(waited, 1);
+    // the second always waits; the first too when another Tailor process on this machine is measuring
+    assert.ok(waited >= 1 && waited <= 2, `waited ${waited}`);
   });
 });
 

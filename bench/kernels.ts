@@ -52,6 +52,7 @@ async function main() {
   console.log(reuse ? `kernel profile reused: ${r.profileFile}` : `kernel profile: ${r.profile.graphs.length} graphs in ${profileSeconds.toFixed(0)} s (${r.measuredGraphs} measured now)`);
   const counts = Object.entries(r.model.models).map(([t, m]) => `${t} ${m!.samples}`).join(', ');
   console.log(`regressors (${fs.statSync(r.modelFile).size >> 10} KiB): ${counts}`);
+  console.log(`fixed cost ${r.model.overheadMs.toFixed(4)} ms + ${(r.model.outputMsPerMiB ?? 0).toFixed(3)} ms per MiB of outputs`);
   const ag = r.profile.graphs.map((g) => g.agreement).filter((a) => a !== null);
   const reorders = r.profile.graphs.reduce((s, g) => s + g.kernels.filter((k) => k.type === 'reorder').length, 0);
   console.log(`plan vs onnxruntime: ${reorders} planned reorders, ${ag.reduce((s, a) => s + a!.missedReorders, 0)} not inserted by onnxruntime, ${ag.reduce((s, a) => s + a!.extraReorders, 0)} unplanned; unattributed kernel time ${ag.reduce((s, a) => s + a!.unattributedMs, 0).toFixed(3)} ms over ${ag.length} graphs`);

@@ -23,6 +23,7 @@ const OP_CODES: Record<string, number> = {
   ReduceMean: 45, ReduceSum: 46, ReduceMax: 47, Slice: 50, Split: 51, Pad: 52, Gather: 53, Expand: 54, Tile: 55,
   Gemm: 60, MatMul: 61, ReorderInput: 70, ReorderOutput: 71,
 };
+const RESIZE_MODES: Record<string, number> = { nearest: 1, linear: 2, cubic: 3 };
 const ACT_CODES: Record<string, number> = { Relu: 1, Clip: 2, Sigmoid: 3, Tanh: 4, HardSigmoid: 5, LeakyRelu: 6, HardSwish: 7, Gelu: 8, Silu: 9 };
 
 const lg = (v: number) => Math.log2(Math.max(v, 0) + 1);
@@ -114,7 +115,10 @@ export function kernelFeatures(k: PlannedKernel, nodeMacs: (name: string) => num
       set('kernel', axis);
       set('stride', k.type === 'concat' ? n.inputs.length : 0);
     }
-    if (k.type === 'resize') set('stride', outElems / Math.max(volume(inS), 1));
+    if (k.type === 'resize') {
+      set('stride', outElems / Math.max(volume(inS), 1));
+      set('kernel', RESIZE_MODES[n.attrs.string('mode', 'nearest')] ?? 0); // linear reads 4x what nearest does
+    }
     if (k.type === 'act' && k.nodes.length > 1) work *= 1.5; // fused multi-op activations (GELU, SiLU) read more
   }
   return { type: k.type, x, work, macs };

@@ -64,6 +64,7 @@ export interface PlanOptions {
 const CONV_ACTS = new Set(['Relu', 'Clip', 'Sigmoid', 'Tanh', 'HardSigmoid', 'LeakyRelu', 'HardSwish']);
 const GEMM_ACTS = new Set(['Relu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'HardSigmoid']);
 const NCHWC_ACTS = new Set(['Relu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish']);
+const BN_ACTS = new Set(['Relu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish']);
 const ELIMINATED = new Set(['Identity', 'Dropout']);
 const ALWAYS_FOLDED = new Set(['Constant', 'Shape', 'Size']);
 
@@ -312,14 +313,17 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
     }
   };
   const is4d = (s: number[] | null | undefined) => !!s && s.length === 4;
+  const single = (t: string) => (g.consumers.get(t)?.length ?? 0) === 1 && !g.graphOutputs.has(t);
 
   if (B <= 0) return groups; // no blocked layout on this device
+  const absorbed = new Set<PlannedKernel>();
   for (const k of groups) {
+    if (absorbed.has(k)) continue;
     const n = k.main!;
     const before: PlannedKernel[] = [];
     const after: PlannedKernel[] = [];
     const dataInputs = n.inputs.filter((x) => x && !constant.has(x));
-    const output = k.outputs[0];
+    let output = k.outputs[0];
     let accepts = false; // consumes its data inputs in NCHWc form
     let produces = false; // output in NCHWc form
 
@@ -373,6 +377,15 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
       case 'norm':
         if (blocked.has(n.inputs[0]) && is4d(n.inShapes[0]) && n.inShapes[0]![1] % B === 0 && (k.type === 'gpool' || (n.opType === 'BatchNormalization' && n.inputs.slice(1).every((x) => constant.has(x))))) {
           k.nchwc = accepts = produces = true;
+          // a blocked BatchNormalization runs as a depthwise 1x1 Conv, which takes in the activation after it
+          const a = n.opType === 'BatchNormalization' && single(output) ? groups.find((x) => x.type === 'act' && !x.act && x.main?.inputs[0] === output && BN_ACTS.has(x.main.opType)) : undefined;
+          if (a) {
+            absorbed.add(a);
+            k.nodes.push(...a.nodes);
+            k.act = a.main!.opType;
+            k.outputs = a.outputs;
+            output = k.outputs[0];
+          }
         }
         break;
       case 'eltwise':

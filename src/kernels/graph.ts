@@ -96,3 +96,6 @@ function topological(a: ModelAnalysis): number[] {
 }
 
 export const volume = (s: readonly number[] | null | undefined) => (s ? s.reduce((a, b) => a * b, 1) : 0);
+
+/** Bytes of a model's outputs (float32), which onnxruntime-node copies into JS memory after every run. */
+export const outputBytes = (g: KernelGraph) => 4 * g.analysis.outputs.reduce((s, o) => s + volume(o.shape), 0);

@@ -1,7 +1,7 @@
 import { AnalysisOptions } from '../analysis/analyze';
 import { kernelFeatures } from './features';
 import { KernelType, planKernels } from './fusion';
-import { loadKernelGraph } from './graph';
+import { loadKernelGraph, outputBytes } from './graph';
 import { TypeRegressor } from './regressors';
 import { KernelModelFile } from './store';
 
@@ -93,7 +93,7 @@ export class KernelPredictor {
       if (foldedBy.has(n.name)) return { node: n.name, opType: n.opType, status: 'folded', kernel: null, ms: 0, reason: foldedBy.get(n.name) };
       return { node: n.name, opType: n.opType, status: 'unsupported', kernel: null, ms: null, reason: unsupportedBy.get(n.name) ?? 'no predictor' };
     });
-    const overheadMs = this.file.overheadMs;
+    const overheadMs = this.file.overheadMs + (this.file.outputMsPerMiB ?? 0) * (outputBytes(g) / 2 ** 20);
     const latencyMs = overheadMs + breakdown.reduce((s, r) => s + r.ms, 0);
     const warnings: string[] = [];
     if (unsupported.length) {

@@ -10,10 +10,10 @@ import { DeviceDescriptor } from '../runtime/devices';
 import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
 import { withMachineLock } from '../runtime/machine-lock';
 import { measureProfiledRoundRobin } from '../runtime/measure';
-import { attributeOptimized, OptimizedNode, readOptimizedGraph } from './attribute';
+import { attributeOptimized, eventKeys, OptimizedNode, readOptimizedGraph } from './attribute';
 import { FEATURE_NAMES, kernelFeatures } from './features';
 import { KERNEL_TYPES, KernelType, planKernels } from './fusion';
-import { loadKernelGraph } from './graph';
+import { loadKernelGraph, outputBytes } from './graph';
 import { trainTypeModel } from './regressors';
 import { sampleGraph } from './sampler';
 import {
@@ -63,6 +63,24 @@ export function overheadProbe(): Uint8Array {
 }
 
 /**
+ * Two models that differ only in what they return: a 1 MiB tensor upsampled from a small input,
+ * then averaged to a few values, returned alone or with the 1 MiB tensor. Their difference in
+ * wall time is the cost of returning 1 MiB (onnxruntime-node hands every output back in fresh
+ * memory), which no kernel's time holds.
+ */
+export function outputProbes(): [Uint8Array, Uint8Array] {
+  const probe = (returnBig: boolean) => {
+    const g = new OnnxGraph(0, undefined, 'output-probe');
+    const big = g.resize(g.input('input', [1, 16, 8, 8]), 16, 'nearest');
+    if (returnBig) g.output(big);
+    g.output(g.globalAvgPool(big));
+    return g.bytes();
+  };
+  return [probe(false), probe(true)];
+}
+export const OUTPUT_PROBE_MIB = (16 * 128 * 128 * 4) / 2 ** 20;
+
+/**
  * The device's NCHWc block size, read off the graph the runtime builds for two probes: a 24- and
  * a 32-channel MaxPool run blocked only when the channels are a multiple of the block.
  */
@@ -83,6 +101,7 @@ interface PreparedGraph {
   id: string;
   family: string;
   bytes: Uint8Array;
+  outputBytes: number;
   kernels: { id: string; type: KernelType; x: number[]; work: number }[];
   /** Profiler event name -> planned kernel id. */
   byEvent: Map<string, string>;
@@ -104,38 +123,33 @@ async function prepare(backend: DeviceBackend, index: number, seed: number, bloc
   }
   const a = attributeOptimized(g, plan, optimized);
   if (backend.optimizedModel) agreement = { missedReorders: a.missedReorders.length, extraReorders: a.extraReorders.length, unattributedMs: 0 };
-  return { index, id: s.id, family: s.family, bytes: s.bytes, kernels: kernels.map(({ id, type, x, work }) => ({ id, type, x, work })), byEvent: a.byNode, agreement };
+  return { index, id: s.id, family: s.family, bytes: s.bytes, outputBytes: outputBytes(g), kernels: kernels.map(({ id, type, x, work }) => ({ id, type, x, work })), byEvent: a.byNode, agreement };
 }
 
 /**
- * In-context kernel times of one graph: per kernel the median over profiled runs, corrected to
- * the unprofiled wall time. The profiler's cost is about the same for every kernel executed,
- * whatever its size, so the correction is a per-kernel constant (also carrying the executor's
- * per-kernel gap): t = k - delta with delta = (sum k - (wall - fixed cost)) / kernels executed,
- * floored at a fifth of k, then scaled so the times add up to the wall time exactly. (Scaling
- * alone would charge the profiler's cost to big kernels and bias graphs of many small kernels.)
+ * What the profiler saw of one graph's kernels: per planned kernel, the median over profiled runs
+ * of its events' summed durations, and how many events it had (onnxruntime may run one planned
+ * kernel as several). Labels are derived from these at training time (kernelLabels).
  */
-export function kernelTimes(prepared: Pick<PreparedGraph, 'kernels' | 'byEvent'>, runs: NodeEvent[][], wallMs: number, overheadMs: number): { ms: Map<string, number>; unattributedMs: number } {
+export function kernelMeasurements(prepared: Pick<PreparedGraph, 'kernels' | 'byEvent'>, runs: NodeEvent[][]): { ms: Map<string, number>; events: Map<string, number>; unattributedMs: number } {
   const perRun = runs.map((run) => {
     const t = new Map<string, number>(prepared.kernels.map((k) => [k.id, 0]));
+    const n = new Map<string, number>(prepared.kernels.map((k) => [k.id, 0]));
     let lost = 0;
-    for (const ev of run) {
-      const id = prepared.byEvent.get(ev.name);
-      if (id !== undefined && t.has(id)) t.set(id, t.get(id)! + ev.durMs);
-      else lost += ev.durMs;
-    }
-    return { t, lost };
+    eventKeys(run, prepared.byEvent).forEach((key, i) => {
+      const id = prepared.byEvent.get(key);
+      if (id !== undefined && t.has(id)) {
+        t.set(id, t.get(id)! + run[i].durMs);
+        n.set(id, n.get(id)! + 1);
+      } else lost += run[i].durMs;
+    });
+    return { t, n, lost };
   });
-  const medians = new Map(prepared.kernels.map((k) => [k.id, median(perRun.map((r) => r.t.get(k.id)!))]));
-  const events = new Map(prepared.kernels.map((k) => [k.id, median(runs.map((run) => run.filter((ev) => prepared.byEvent.get(ev.name) === k.id).length))]));
-  const total = [...medians.values()].reduce((a, b) => a + b, 0);
-  const executed = [...events.values()].reduce((a, b) => a + b, 0);
-  const target = Math.max(wallMs - overheadMs, 0);
-  const delta = executed > 0 ? (total - target) / executed : 0;
-  const corrected = new Map([...medians].map(([id, v]) => [id, v > 0 ? Math.max(v - delta * events.get(id)!, 0.2 * v) : 0]));
-  const sum = [...corrected.values()].reduce((a, b) => a + b, 0);
-  const scale = sum > 0 ? target / sum : 0;
-  return { ms: new Map([...corrected].map(([id, v]) => [id, v * scale])), unattributedMs: median(perRun.map((r) => r.lost)) };
+  return {
+    ms: new Map(prepared.kernels.map((k) => [k.id, median(perRun.map((r) => r.t.get(k.id)!))])),
+    events: new Map(prepared.kernels.map((k) => [k.id, median(perRun.map((r) => r.n.get(k.id)!))])),
+    unattributedMs: median(perRun.map((r) => r.lost)),
+  };
 }
 
 function measureBatch(backend: DeviceBackend, graphs: PreparedGraph[], extras: Uint8Array[], o: KernelProfileOptions, onPass: (p: number) => void) {
@@ -149,26 +163,74 @@ export function batchScales(p: Pick<KernelProfile, 'reference'>): { scales: numb
   return { scales: windows.map((w) => median(w.map((ms, i) => baseline[i] / ms))), baseline };
 }
 
+/**
+ * What a graph's wall time holds beside its kernels' profiled times, per executed kernel: the
+ * executor's gap between kernels minus the profiler's own cost per kernel (about -1.5 us here: a
+ * profiled kernel takes that much longer than it does unprofiled). Fitted over all graphs by
+ * weighted least squares on wall - fixed cost - output cost - profiled kernel times = perEventMs x
+ * events (weights 1/wall², graphs off by more than 3 MADs refitted without).
+ */
+export function fitPerEventMs(rows: { y: number; events: number; wall: number }[]): number {
+  const solve = (rs: typeof rows) => {
+    const w = rs.map((r) => 1 / r.wall ** 2);
+    const den = rs.reduce((a, r, i) => a + w[i] * r.events ** 2, 0);
+    return den > 0 ? rs.reduce((a, r, i) => a + w[i] * r.events * r.y, 0) / den : 0;
+  };
+  const first = solve(rows);
+  const rel = rows.map((r) => (r.y - first * r.events) / r.wall);
+  const mid = median(rel);
+  const mad = median(rel.map((v) => Math.abs(v - mid)));
+  return mad > 0 ? solve(rows.filter((_, i) => Math.abs(rel[i] - mid) <= 3 * 1.4826 * mad)) : first;
+}
+
+/**
+ * Training labels from a profile: every kernel's in-context time at the profile's baseline speed.
+ * A kernel's profiled time plus the fitted per-event difference, then per graph scaled so the
+ * kernels add up to its unprofiled wall time minus the fixed and output costs: what remains of a
+ * graph's mismatch (noise, a session slowed by its profiler) is shared in proportion, never as a
+ * constant that would swamp its small kernels. Graphs whose kernels would need scaling by more
+ * than 2x are left out (a measurement disturbed by another process).
+ */
+export function kernelLabels(p: KernelProfile): { samples: KernelSample[]; overheadMs: number; outputMsPerMiB: number; perEventMs: number; skippedGraphs: number } {
+  const { scales } = batchScales(p);
+  const scaleOf = (gr: ProfiledGraph) => scales[gr.batch] ?? 1;
+  const perBatch = (v: number[]) => median(v.map((x, i) => x * (scales[i] ?? 1)));
+  const overheadMs = perBatch(p.overheadMs.map((o) => o.p50 ?? o.mean));
+  const outputMsPerMiB = Math.max(perBatch(p.outputMsPerMiB), 0);
+  const fixedOf = (gr: ProfiledGraph) => overheadMs + outputMsPerMiB * (gr.outputBytes / 2 ** 20);
+  const perEventMs = fitPerEventMs(p.graphs.map((gr) => {
+    const s = scaleOf(gr);
+    return { y: gr.wallMs * s - fixedOf(gr) - s * gr.kernels.reduce((a, k) => a + k.ms, 0), events: gr.kernels.reduce((a, k) => a + k.events, 0), wall: gr.wallMs * s };
+  }));
+  const samples: KernelSample[] = [];
+  let skippedGraphs = 0;
+  for (const gr of p.graphs) {
+    const s = scaleOf(gr);
+    const t = gr.kernels.map((k) => (k.ms > 0 ? Math.max(k.ms * s + perEventMs * k.events, 0.2 * k.ms * s) : 0));
+    const f = (gr.wallMs * s - fixedOf(gr)) / t.reduce((a, b) => a + b, 0);
+    if (!(f >= 0.5 && f <= 2)) {
+      skippedGraphs++;
+      continue;
+    }
+    gr.kernels.forEach((k, i) => t[i] > 0 && k.work > 0 && samples.push({ id: k.id, type: k.type, x: k.x, work: k.work, ms: t[i] * f }));
+  }
+  return { samples, overheadMs, outputMsPerMiB, perEventMs, skippedGraphs };
+}
+
 /** Trains one forest per kernel type on a (complete) profile; drift-corrected to the profile's baseline speed. */
 export function trainKernelModel(p: KernelProfile): KernelModelFile {
-  const { scales, baseline } = batchScales(p);
+  const { baseline } = batchScales(p);
+  const { samples, overheadMs, outputMsPerMiB } = kernelLabels(p);
   const byType = new Map<KernelType, KernelSample[]>();
-  for (const gr of p.graphs) {
-    const s = scales[gr.batch] ?? 1;
-    for (const k of gr.kernels) {
-      if (!(k.ms > 0) || !(k.work > 0)) continue;
-      (byType.get(k.type) ?? byType.set(k.type, []).get(k.type)!).push({ ...k, ms: k.ms * s });
-    }
-  }
+  for (const k of samples) (byType.get(k.type) ?? byType.set(k.type, []).get(k.type)!).push(k);
   const models: KernelModelFile['models'] = {};
   for (const type of KERNEL_TYPES) {
-    const samples = byType.get(type);
-    if (samples?.length) models[type] = trainTypeModel(type, samples, p.method.seed);
+    const typed = byType.get(type);
+    if (typed?.length) models[type] = trainTypeModel(type, typed, p.method.seed);
   }
-  const overhead = median(p.overheadMs.map((o, i) => (o.p50 ?? o.mean) * (scales[i] ?? 1)));
   return {
     schema: KERNEL_MODEL_SCHEMA, device: p.device, backend: p.backend, created: new Date().toISOString(), seed: p.method.seed,
-    blockSize: p.blockSize, features: [...FEATURE_NAMES], target: 'log(ms/work)', overheadMs: overhead,
+    blockSize: p.blockSize, features: [...FEATURE_NAMES], target: 'log(ms/work)', overheadMs, outputMsPerMiB,
     reference: { graphs: p.reference.graphs, ms: baseline }, models,
   };
 }
@@ -208,7 +270,7 @@ export async function profileKernels(ws: Workspace, device: DeviceDescriptor, ba
         schema: KERNEL_PROFILE_SCHEMA, device: { id: device.id, fingerprint },
         backend: { name: backend.name, version: backend.runtimeVersion(), threads: backend.threads }, created: now, updated: now,
         method: { seed: o.seed, samples: o.samples, batchSize: o.batchSize, warmup: o.warmup, passes: o.passes, wallRunsPerPass: o.wallRunsPerPass, profileRunsPerPass: o.profileRunsPerPass },
-        blockSize, overheadMs: [], reference: { graphs: REFERENCE_INDICES.map((i) => sampleGraph(o.seed, i).id), msByBatch: [] }, graphs: [], complete: false,
+        blockSize, overheadMs: [], outputMsPerMiB: [], reference: { graphs: REFERENCE_INDICES.map((i) => sampleGraph(o.seed, i).id), msByBatch: [] }, graphs: [], complete: false,
       };
     }
     const p = profile;
@@ -219,7 +281,7 @@ export async function profileKernels(ws: Workspace, device: DeviceDescriptor, ba
     for (let i = 0; i < todo.length; i += o.batchSize) batches.push(todo.slice(i, i + o.batchSize));
     const total = batches.length * (o.passes + 1) + 1;
     let done = 0;
-    const extras = [overheadProbe(), ...referenceGraphs(o.seed)];
+    const extras = [overheadProbe(), ...outputProbes(), ...referenceGraphs(o.seed)];
     for (const batch of batches) {
       o.signal?.throwIfAborted();
       o.onProgress?.({ done, total, message: `graphs ${batch[0] + 1}-${batch[batch.length - 1] + 1}/${o.samples}: building and loading` });
@@ -231,17 +293,16 @@ export async function profileKernels(ws: Workspace, device: DeviceDescriptor, ba
         () => o.onProgress?.({ done, total, message: 'waiting for another measurement on this machine' }),
       );
       done += o.passes;
-      const [overhead, ...refs] = extraWall;
-      const overheadMs = median(overhead);
+      const [overhead, withoutOutput, withOutput, ...refs] = extraWall;
       const batchIndex = p.overheadMs.length;
       p.overheadMs.push(summarize(overhead));
+      p.outputMsPerMiB.push(Math.round(((median(withOutput) - median(withoutOutput)) / OUTPUT_PROBE_MIB) * 1e6) / 1e6);
       p.reference.msByBatch.push(refs.map((r) => Math.round(median(r) * 1e6) / 1e6));
       prepared.forEach((gr, i) => {
-        const wallMs = median(wall[i]);
-        const { ms, unattributedMs } = kernelTimes(gr, events[i], wallMs, overheadMs);
+        const { ms, events: n, unattributedMs } = kernelMeasurements(gr, events[i]);
         p.graphs.push({
-          index: gr.index, id: gr.id, family: gr.family, batch: batchIndex, wallMs,
-          kernels: gr.kernels.map((k) => ({ ...k, ms: Math.round(ms.get(k.id)! * 1e6) / 1e6 })),
+          index: gr.index, id: gr.id, family: gr.family, batch: batchIndex, wallMs: median(wall[i]), outputBytes: gr.outputBytes,
+          kernels: gr.kernels.map((k) => ({ ...k, ms: Math.round(ms.get(k.id)! * 1e6) / 1e6, events: n.get(k.id)! })),
           agreement: gr.agreement ? { ...gr.agreement, unattributedMs } : null,
         });
       });

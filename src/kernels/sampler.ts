@@ -38,6 +38,19 @@ function pickChannels(rng: Rng, near?: number): number {
   return rng.pick(CHANNELS);
 }
 
+/**
+ * Graph outputs stay small: onnxruntime-node returns each output in fresh memory after every run
+ * (page faults, a copy), a cost of the output's size that no kernel holds and that would blur the
+ * labels of a graph's kernels. It is measured apart (outputProbes) and added per model.
+ */
+function finish(g: OnnxGraph, x: T, channelsLast = false): void {
+  // (a channels-last output stays: onnxruntime turns that Transpose into its final reorder only when it is the output)
+  if (x.shape.reduce((a, b) => a * b, 1) > 16384 && !channelsLast) {
+    x = x.shape.length === 4 ? g.globalAvgPool(x) : g.op('ReduceMean', [x.name], [1, 1, ...x.shape.slice(2)], { axes: [1], keepdims: 1 });
+  }
+  g.output(x);
+}
+
 function cnn(g: OnnxGraph, rng: Rng): void {
   const hw = rng.pick([7, 14, 14, 28, 28, 56, 56, 112, 112, 160, 224]);
   let c = hw >= 112 ? rng.pick([3, 3, 8, 16, 24, 32]) : pickChannels(rng);
@@ -45,7 +58,7 @@ function cnn(g: OnnxGraph, rng: Rng): void {
   let macs = 0;
   const layers = rng.int(3, 10);
   for (let i = 0; i < layers; i++) {
-    const kind = rng.pick(['conv', 'conv', 'pw', 'dw', 'dw', 'group', 'mbconv', 'mbconv', 'resblock', 'pool', 'act', 'bnact'] as const);
+    const kind = rng.pick(['conv', 'conv', 'pw', 'dw', 'dw', 'group', 'mbconv', 'mbconv', 'resblock', 'bottleneck', 'pool', 'act', 'bnact'] as const);
     const small = x.shape[2] <= 2;
     if (kind === 'conv' || kind === 'pw' || small) {
       const k = kind === 'pw' || small ? 1 : rng.pick([1, 3, 3, 5, 7]);
@@ -83,6 +96,14 @@ function cnn(g: OnnxGraph, rng: Rng): void {
       if (rng.float() < 0.4) y = g.se(y);
       y = g.convBnAct(y, { cout, k: 1, act: null });
       x = stride === 1 && cout === c ? g.add(x, y) : y;
+    } else if (kind === 'bottleneck') {
+      const stride = rng.pick([1, 1, 2]);
+      const cout = stride === 1 && rng.float() < 0.6 ? c : pickChannels(rng, c);
+      const mid = Math.max(8, Math.round(cout / rng.pick([2, 4]) / 8) * 8);
+      const cost = convMacs(x, mid, 1, 1, 1) + (x.shape[2] / stride) ** 2 * mid * (9 * mid + 2 * cout);
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      x = bottleneck(g, x, mid, cout, stride);
     } else if (kind === 'resblock') {
       const cost = 2 * convMacs(x, c, 3, 1, 1);
       if (macs + cost > MAX_MACS) continue;
@@ -110,30 +131,49 @@ function cnn(g: OnnxGraph, rng: Rng): void {
   } else if (head === 'gmp') {
     x = g.globalMaxPool(x);
   }
-  g.output(x);
+  finish(g, x);
+}
+
+/** ResNet bottleneck: 1x1 reduce, 3x3 (strided), 1x1 expand with the residual add and ReLU fused in, 1x1 projection when the shape changes. */
+function bottleneck(g: OnnxGraph, x: T, mid: number, cout: number, stride: number): T {
+  let y = g.convBnAct(x, { cout: mid, k: 1, act: 'relu' });
+  y = g.convBnAct(y, { cout: mid, k: 3, stride, act: 'relu' });
+  y = g.convBnAct(y, { cout, k: 1, act: null });
+  const sc = stride !== 1 || x.shape[1] !== cout ? g.convBnAct(x, { cout, k: 1, stride, act: null }) : x;
+  return g.act(g.add(y, sc), 'relu');
 }
 
 /**
- * A whole small network (stem, stages of MBConv or ResNet blocks, head), so kernels are also timed
+ * A whole small network (stem, stages of MBConv or ResNet basic/bottleneck blocks, head), so kernels are also timed
  * amid as many neighbours and as much weight traffic as in real models.
  */
 function net(g: OnnxGraph, rng: Rng): void {
-  // wide nets at low resolution too: models whose weights (up to ~40 MB) overflow the caches
+  // wide nets at low resolution too: models whose weights (up to ~40 MB) overflow the caches; and
+  // deep ones at high resolution, streaming tens of MB of weights and activations per inference
+  // (OFA / MobileNet at 160-224), where even a head's weights come back from memory every run
   const width = rng.pick([0.5, 0.75, 1, 1.25, 1.5, 2]);
-  const r = rng.pick(width >= 1.5 ? [64, 96, 128] : [64, 96, 128, 160, 192, 224]);
+  const r = rng.pick(width >= 1.5 ? [64, 96, 128] : [96, 128, 160, 192, 224]);
   const ch = (c: number) => Math.max(8, Math.round((c * width) / 8) * 8);
-  const resnetStyle = rng.float() < 0.3;
+  const resnetStyle = rng.float() < 0.4;
+  const bottlenecks = resnetStyle && rng.float() < 0.5;
   const act = rng.pick(['relu', 'relu6', 'hswish', 'silu'] as ActKind[]);
   let x = g.convBnAct(g.input('input', [1, 3, r, r]), { cout: ch(resnetStyle ? 32 : 16), k: resnetStyle ? 7 : 3, stride: 2, act: resnetStyle ? 'relu' : act });
   if (resnetStyle) x = g.maxPool(x, 3, 2, 1);
   const stages = resnetStyle ? [[64, 1], [128, 2], [256, 2], [512, 2]] : [[24, 2], [40, 2], [80, 2], [112, 1], [160, 2]];
   let macs = 0;
   for (const [c, stride] of stages) {
-    const depth = rng.int(1, resnetStyle ? 2 : 3);
+    const depth = rng.int(1, resnetStyle && !bottlenecks ? 2 : resnetStyle ? 3 : 4);
     for (let i = 0; i < depth; i++) {
       const s = i === 0 ? stride : 1;
       const cout = ch(c);
-      if (resnetStyle) {
+      if (bottlenecks) {
+        // ResNet-50 style: c / 4 channels inside, c out (c = 64-512 x width: 1x1 convs with many channels at low resolution)
+        const mid = ch(c / 4);
+        const cost = convMacs(x, mid, 1, 1, 1) + (x.shape[2] / s) ** 2 * mid * (9 * mid + 2 * cout);
+        if (macs + cost > 2 * MAX_MACS) break;
+        macs += cost;
+        x = bottleneck(g, x, mid, cout, s);
+      } else if (resnetStyle) {
         const cost = convMacs(x, cout, 3, s, 1) + (x.shape[2] / s) ** 2 * cout * cout * 9;
         if (macs + cost > 2 * MAX_MACS) break;
         macs += cost;
@@ -160,7 +200,7 @@ function net(g: OnnxGraph, rng: Rng): void {
     x = g.convBnAct(g.globalAvgPool(x), { cout: rng.pick([1280, 1536, 2048]), k: 1, act: 'hswish', bn: false, bias: true });
     x = g.gemm(g.flatten(x), 1000);
   }
-  g.output(x);
+  finish(g, x);
 }
 
 function unet(g: OnnxGraph, rng: Rng): void {
@@ -180,8 +220,11 @@ function unet(g: OnnxGraph, rng: Rng): void {
   const mode = rng.pick(['nearest', 'nearest', 'linear'] as const);
   while (skips.length) {
     const skip = skips.pop()!;
-    const pre = rng.float() < 0.5 ? g.convBnAct(x, { cout: skip.shape[1], k: 1, act: 'relu' }) : x;
-    const up = g.resize(pre, 2, mode);
+    // a 1x1 conv before the upsampling (FPN style), after it (U-Net's up-convolution) or none
+    const order = rng.pick(['conv-up', 'up-conv', 'up'] as const);
+    const pre = order === 'conv-up' ? g.convBnAct(x, { cout: skip.shape[1], k: 1, act: 'relu' }) : x;
+    let up = g.resize(pre, 2, mode);
+    if (order === 'up-conv') up = g.convBnAct(up, { cout: skip.shape[1], k: 1, act: 'relu' });
     x = rng.float() < 0.8 ? g.concat(rng.float() < 0.5 ? [up, skip] : [skip, up]) : g.add(up, g.convBnAct(skip, { cout: up.shape[1], k: 1, act: null }));
     x = g.convBnAct(x, { cout: skip.shape[1], k: rng.pick([1, 3]), act: rng.pick(['relu', 'hswish', null] as (ActKind | null)[]) });
   }
@@ -189,7 +232,7 @@ function unet(g: OnnxGraph, rng: Rng): void {
   if (tail === 'transpose') x = g.transpose(x, [0, 2, 3, 1]);
   else if (tail === 'softmax') x = g.softmax(x, 1);
   else if (tail === 'softmax-conv') x = g.softmax(g.conv(x, { cout: rng.pick([2, 4, 8]), k: 1 }), 1);
-  g.output(x);
+  finish(g, x, tail === 'transpose');
 }
 
 function transformer(g: OnnxGraph, rng: Rng): void {
@@ -226,19 +269,20 @@ function transformer(g: OnnxGraph, rng: Rng): void {
     h = g.add(h, g.linear(m, d));
   }
   if (rng.float() < 0.5) h = g.gemm(g.reshape(g.op('ReduceMean', [h.name], [1, 1, d], { axes: [1], keepdims: 1 }), [1, d]), rng.pick([10, 1000]));
-  g.output(h);
+  finish(g, h);
 }
 
 function mlp(g: OnnxGraph, rng: Rng): void {
-  let x = g.input('input', [1, rng.pick([64, 128, 256, 512, 1024, 1280])]);
-  const layers = rng.int(2, 4);
+  // wide layers too: matrix-vector products stream megabytes of weights (up to ~40 MB per model)
+  let x = g.input('input', [1, rng.pick([64, 128, 256, 512, 784, 1024, 1280, 2048])]);
+  const layers = rng.int(2, 5);
   for (let i = 0; i < layers; i++) {
-    x = rng.float() < 0.5 ? g.gemm(x, rng.pick([64, 128, 256, 512, 1000, 1024])) : g.linear(x, rng.pick([64, 128, 256, 512, 1024]));
+    x = rng.float() < 0.5 ? g.gemm(x, rng.pick([64, 128, 256, 512, 1000, 1024, 2048])) : g.linear(x, rng.pick([64, 128, 256, 512, 1024, 2048]));
     const act = rng.pick(['relu', 'sigmoid', 'tanh', 'hswish', null] as (ActKind | null)[]);
     if (act) x = g.act(x, act);
   }
   if (rng.float() < 0.5) x = g.softmax(x);
-  g.output(x);
+  finish(g, x);
 }
 
 const BUILDERS: Record<Family, (g: OnnxGraph, rng: Rng) => void> = { cnn, net, unet, transformer, mlp };

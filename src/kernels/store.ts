@@ -8,10 +8,10 @@ import type { Fingerprint } from '../runtime/fingerprint';
 import { FEATURE_NAMES } from './features';
 import { KERNEL_TYPES, KernelType } from './fusion';
 
-export const KERNEL_PROFILE_SCHEMA = 'tailor.kernel-profile/v1';
+export const KERNEL_PROFILE_SCHEMA = 'tailor.kernel-profile/v2';
 export const KERNEL_MODEL_SCHEMA = 'tailor.kernel-regressors/v1';
 
-/** One kernel timed in context: its type, features and in-context time (ms, as measured, before drift correction). */
+/** One kernel timed in context: its type, features and in-context time (ms; a training label at the profile's baseline speed). */
 export interface KernelSample {
   id: string;
   type: KernelType;
@@ -27,7 +27,10 @@ export interface ProfiledGraph {
   /** Batch (measurement window) the graph was timed in. */
   batch: number;
   wallMs: number;
-  kernels: KernelSample[];
+  /** Bytes of the graph's outputs: their copy into JS memory is in wallMs, in no kernel. */
+  outputBytes: number;
+  /** ms: the median profiled time of the kernel's events (as measured); events: how many per run. */
+  kernels: (KernelSample & { events: number })[];
   /** How well the pure plan matched the graph onnxruntime ran (null: the backend cannot show it). */
   agreement: { missedReorders: number; extraReorders: number; unattributedMs: number } | null;
 }
@@ -44,6 +47,8 @@ export interface KernelProfile {
   blockSize: number;
   /** Fixed per-inference cost per batch window: a one-kernel probe model's wall time. */
   overheadMs: Latency[];
+  /** Cost of returning model outputs per batch window, in ms per MiB (outputProbes). */
+  outputMsPerMiB: number[];
   /** Reference graphs timed in every batch window (drift): ms per batch, one entry per reference. */
   reference: { graphs: string[]; msByBatch: number[][] };
   graphs: ProfiledGraph[];
@@ -54,8 +59,11 @@ export interface TypeModel {
   samples: number;
   /** Median of ms/work over the samples: the model when there are too few samples for a forest. */
   medianMsPerWork: number;
-  /** ml-random-forest RandomForestRegression.toJSON(), predicting log(ms/work); null below the sample minimum. */
-  forest: unknown | null;
+  /**
+   * ml-random-forest RandomForestRegression.toJSON(), predicting log(ms/work), or several (trained
+   * on disjoint parts of the samples, see MAX_TRAIN_SAMPLES); null below the sample minimum.
+   */
+  forest: unknown | unknown[] | null;
   /** In-sample MAPE of the predicted ms (how well the forest fits its own samples). */
   fitMapePct: number;
 }
@@ -72,6 +80,8 @@ export interface KernelModelFile {
   target: 'log(ms/work)';
   /** Fixed per-inference cost at the profile's baseline speed. */
   overheadMs: number;
+  /** Per-inference cost per MiB of model outputs (their copy into JS memory); absent in older files: 0. */
+  outputMsPerMiB?: number;
   /** Baseline wall time of each reference graph (median over the profile's windows). */
   reference: { graphs: string[]; ms: number[] };
   models: Partial<Record<KernelType, TypeModel>>;
@@ -99,18 +109,18 @@ const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 
 export function parseKernelProfile(file: string, text: string): KernelProfile {
   const raw = parseJson(file, text);
-  if (raw?.schema !== KERNEL_PROFILE_SCHEMA) corrupt(file, `schema is ${JSON.stringify(raw?.schema)}, expected "${KERNEL_PROFILE_SCHEMA}"`);
+  if (raw?.schema !== KERNEL_PROFILE_SCHEMA) corrupt(file, `schema is ${JSON.stringify(raw?.schema)}, expected "${KERNEL_PROFILE_SCHEMA}" (made by another Tailor version? re-run with --force to start over)`);
   if (typeof raw.device?.id !== 'string') corrupt(file, 'device.id is missing');
   if (typeof raw.backend?.name !== 'string' || !Number.isInteger(raw.backend?.threads)) corrupt(file, 'backend must be { name, version, threads }');
   if (!Number.isInteger(raw.method?.seed) || !Number.isInteger(raw.method?.samples)) corrupt(file, 'method.seed and method.samples must be integers');
   if (!Number.isInteger(raw.blockSize)) corrupt(file, 'blockSize must be an integer');
   if (!Array.isArray(raw.graphs)) corrupt(file, 'graphs must be an array');
-  if (!Array.isArray(raw.overheadMs) || !Array.isArray(raw.reference?.msByBatch)) corrupt(file, 'overheadMs and reference.msByBatch must be arrays');
+  if (!Array.isArray(raw.overheadMs) || !Array.isArray(raw.reference?.msByBatch) || !Array.isArray(raw.outputMsPerMiB) || !raw.outputMsPerMiB.every(finite)) corrupt(file, 'overheadMs, outputMsPerMiB and reference.msByBatch must be arrays');
   raw.graphs.forEach((gr: any, i: number) => {
-    if (!Number.isInteger(gr?.index) || !finite(gr?.wallMs) || !Array.isArray(gr?.kernels)) corrupt(file, `graphs[${i}] must be { index, wallMs, kernels, ... }`);
+    if (!Number.isInteger(gr?.index) || !finite(gr?.wallMs) || !finite(gr?.outputBytes) || !Array.isArray(gr?.kernels)) corrupt(file, `graphs[${i}] must be { index, wallMs, outputBytes, kernels, ... }`);
     gr.kernels.forEach((k: any, j: number) => {
-      if (!KERNEL_TYPES.includes(k?.type) || !Array.isArray(k?.x) || k.x.length !== FEATURE_NAMES.length || !k.x.every(finite) || !finite(k.ms) || !finite(k.work)) {
-        corrupt(file, `graphs[${i}].kernels[${j}] must be { id, type, x: [${FEATURE_NAMES.length} numbers], work, ms }`);
+      if (!KERNEL_TYPES.includes(k?.type) || !Array.isArray(k?.x) || k.x.length !== FEATURE_NAMES.length || !k.x.every(finite) || !finite(k.ms) || !finite(k.work) || !finite(k.events)) {
+        corrupt(file, `graphs[${i}].kernels[${j}] must be { id, type, x: [${FEATURE_NAMES.length} numbers], work, ms, events }`);
       }
     });
   });
@@ -122,14 +132,16 @@ export function parseKernelModel(file: string, text: string): KernelModelFile {
   if (raw?.schema !== KERNEL_MODEL_SCHEMA) corrupt(file, `schema is ${JSON.stringify(raw?.schema)}, expected "${KERNEL_MODEL_SCHEMA}"`);
   if (typeof raw.device?.id !== 'string') corrupt(file, 'device.id is missing');
   if (!Number.isInteger(raw.blockSize) || !finite(raw.overheadMs)) corrupt(file, 'blockSize and overheadMs must be numbers');
+  if (raw.outputMsPerMiB !== undefined && !finite(raw.outputMsPerMiB)) corrupt(file, 'outputMsPerMiB must be a number');
   if (!Array.isArray(raw.features) || raw.features.join() !== FEATURE_NAMES.join()) corrupt(file, `features must be [${FEATURE_NAMES.join(', ')}] (made by another Tailor version?)`);
   if (raw.target !== 'log(ms/work)') corrupt(file, `target is ${JSON.stringify(raw.target)}, expected "log(ms/work)" (made by another Tailor version? re-run tailor profile --kernels)`);
   if (typeof raw.models !== 'object' || raw.models === null) corrupt(file, 'models is missing');
   for (const [type, m] of Object.entries<any>(raw.models)) {
     if (!KERNEL_TYPES.includes(type as KernelType)) corrupt(file, `unknown kernel type "${type}"`);
     if (!Number.isInteger(m?.samples) || !finite(m?.medianMsPerWork)) corrupt(file, `models.${type} must have samples and medianMsPerWork`);
-    if (m.forest !== null && (typeof m.forest !== 'object' || m.forest?.name !== 'RFRegression' || !Array.isArray(m.forest?.baseModel?.estimators))) {
-      corrupt(file, `models.${type}.forest is not a random forest (RFRegression JSON)`);
+    const isForest = (f: any) => typeof f === 'object' && f?.name === 'RFRegression' && Array.isArray(f?.baseModel?.estimators);
+    if (m.forest !== null && !(Array.isArray(m.forest) ? m.forest.length > 0 && m.forest.every(isForest) : isForest(m.forest))) {
+      corrupt(file, `models.${type}.forest is not a random forest (RFRegression JSON, or a list of them)`);
     }
   }
   return raw as KernelModelFile;

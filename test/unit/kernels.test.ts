@@ -4,12 +4,14 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
 import { OnnxGraph } from '../../src/export/onnx-graph';
+import { eventKeys, optimizedKeys } from '../../src/kernels/attribute';
 import { FEATURE_NAMES, kernelFeatures } from '../../src/kernels/features';
 import { planKernels } from '../../src/kernels/fusion';
 import { loadKernelGraph } from '../../src/kernels/graph';
-import { trainTypeModel, TypeRegressor } from '../../src/kernels/regressors';
+import { fitPerEventMs, kernelLabels } from '../../src/kernels/profile';
+import { MAX_TRAIN_SAMPLES, trainTypeModel, TypeRegressor } from '../../src/kernels/regressors';
 import { sampleGraph } from '../../src/kernels/sampler';
-import { parseKernelModel, parseKernelProfile } from '../../src/kernels/store';
+import { KERNEL_PROFILE_SCHEMA, KernelProfile, parseKernelModel, parseKernelProfile } from '../../src/kernels/store';
 import { tempDir } from '../helpers';
 
 /** conv-bn-relu, a residual block, depthwise + SE, a transformer-ish tail with GELU (Erf form), SiLU, folded shape ops. */
@@ -110,6 +112,17 @@ describe('kernel regressors and files', () => {
     assert.equal(few.forest, null, 'too few samples: median ms/work');
   });
 
+  it('deals a large sample set into parts, each training its share of the trees, so every sample is used', () => {
+    const n = 2 * MAX_TRAIN_SAMPLES + 10;
+    const samples = Array.from({ length: n }, (_, i) => ({ id: `k${i}`, type: 'fc' as const, x: FEATURE_NAMES.map((_, j) => (j === 3 ? i % 50 : 0)), work: 1000, ms: 0.001 * (1 + (i % 50)) }));
+    const m = trainTypeModel('fc', samples, 2);
+    assert.ok(Array.isArray(m.forest) && m.forest.length === 3, 'three parts');
+    const r = new TypeRegressor(JSON.parse(JSON.stringify(m)));
+    const [lo, hi] = r.predictMs([samples[0], samples[49]]);
+    assert.ok(hi > 10 * lo, `learns from every part: ${lo} vs ${hi}`);
+    assert.ok(m.fitMapePct < 20, `fit ${m.fitMapePct}%`);
+  });
+
   it('refuses damaged profile and regressor files with a specific error', () => {
     const file = path.join(tempDir(), 'regressors.json');
     fs.writeFileSync(file, '{"schema": "tailor.kernel-regressors/v1", "device": {"id": "x"}, "blockSiz');
@@ -119,3 +132,74 @@ describe('kernel regressors and files', () => {
     assert.throws(() => parseKernelProfile(file, JSON.stringify({ schema: 'nope' })), isCorrupt);
   });
 });
+
+describe('kernel labels: what the profiler saw, turned into in-context times (pure)', () => {
+  const kernel = (id: string, ms: number, events = 1) => ({ id, type: 'conv' as const, x: FEATURE_NAMES.map(() => 0), work: 1000, ms, events });
+  const profile = (graphs: { wallMs: number; kernels: ReturnType<typeof kernel>[] }[]): KernelProfile => ({
+    schema: KERNEL_PROFILE_SCHEMA, device: { id: 'd', fingerprint: null }, backend: { name: 'b', version: 'v', threads: 1 }, created: '', updated: '',
+    method: { seed: 0, samples: graphs.length, batchSize: graphs.length, warmup: 1, passes: 1, wallRunsPerPass: 1, profileRunsPerPass: 1 },
+    blockSize: 16, overheadMs: [{ count: 1, mean: 0.01, std: 0, p50: 0.01, p90: 0.01, min: 0.01 }], outputMsPerMiB: [0.1],
+    reference: { graphs: ['r'], msByBatch: [[1]] }, complete: true,
+    graphs: graphs.map((g, i) => ({ index: i, id: `g${i}`, family: 'cnn', batch: 0, outputBytes: 0, agreement: null, ...g })),
+  });
+
+  it('fits the per-kernel difference between profiled and unprofiled runs, robust to a disturbed graph', () => {
+    const rows = Array.from({ length: 20 }, (_, i) => ({ events: 5 + i, wall: 1 + i / 10, y: -0.0012 * (5 + i) }));
+    rows.push({ events: 10, wall: 1, y: 0.5 }); // another process ran during this graph's plain runs
+    assert.ok(Math.abs(fitPerEventMs(rows) + 0.0012) < 1e-6);
+  });
+
+  it('shares a graph\'s mismatch with its wall time in proportion, never as a constant that swamps small kernels', () => {
+    // profiled: a big and a tiny kernel, together 20% over the unprofiled wall time (minus the fixed cost)
+    // (the other graphs match their wall times: no per-kernel difference to fit)
+    const p = profile([
+      { wallMs: 0.01 + 1.0, kernels: [kernel('big', 1.19, 1), kernel('tiny', 0.01, 1)] },
+      ...[0.5, 0.7, 0.9, 1.1, 1.3].map((ms, i) => ({ wallMs: 0.01 + ms, kernels: [kernel(`k${i}`, ms / 2), kernel(`j${i}`, ms / 2)] })),
+    ]);
+    const { samples, overheadMs, perEventMs, skippedGraphs } = kernelLabels(p);
+    assert.equal(overheadMs, 0.01);
+    assert.equal(perEventMs, 0);
+    assert.equal(skippedGraphs, 0);
+    const ms = Object.fromEntries(samples.map((s) => [s.id, s.ms]));
+    assert.ok(Math.abs(ms.big + ms.tiny - 1.0) < 1e-9, 'kernels add up to the wall time minus the fixed cost');
+    assert.ok(Math.abs(ms.tiny / ms.big - 0.01 / 1.19) < 0.002, `the tiny kernel keeps its share: ${ms.tiny}`);
+  });
+
+  it('leaves out a graph whose kernels would need scaling by more than 2x', () => {
+    const p = profile([{ wallMs: 0.01 + 3, kernels: [kernel('k', 1)] }, { wallMs: 0.01 + 1, kernels: [kernel('j', 1)] }]);
+    const { samples, skippedGraphs } = kernelLabels(p);
+    assert.equal(skippedGraphs, 1);
+    assert.deepEqual(samples.map((s) => s.id), ['j']);
+  });
+
+  it('keys unnamed nodes (an inlined function) by op type and order, as the profiler reports them', () => {
+    const optimized = [
+      { name: 'conv_nchwc', opType: 'Conv', domain: 'com.microsoft.nchwc', inputs: [], outputs: [] },
+      { name: '', opType: 'HardSigmoid', domain: '', inputs: [], outputs: [] },
+      { name: '', opType: 'Mul', domain: '', inputs: [], outputs: [] },
+      { name: '', opType: 'HardSigmoid', domain: '', inputs: [], outputs: [] },
+    ];
+    const keys = optimizedKeys(optimized);
+    assert.deepEqual(keys, ['conv_nchwc', 'HardSigmoid#0', 'Mul#0', 'HardSigmoid#1']);
+    const run = [{ name: 'conv_nchwc', opType: 'Conv' }, { name: 'HardSigmoid_12', opType: 'HardSigmoid' }, { name: 'Mul_13', opType: 'Mul' }, { name: 'HardSigmoid_16', opType: 'HardSigmoid' }];
+    assert.deepEqual(eventKeys(run, new Map(keys.map((k) => [k, 'x']))), keys);
+  });
+
+  it('plans a blocked BatchNormalization with the activation after it as one kernel, and tells resize modes apart', () => {
+    const g = new OnnxGraph(2);
+    let x = g.convBnAct(g.input('input', [1, 3, 16, 16]), { cout: 32, k: 3, act: 'relu' });
+    x = g.act(g.batchNorm(x, 'lone_bn'), 'relu', 'bn_relu');
+    const near = g.resize(x, 2, 'nearest');
+    g.output(g.add(near, g.resize(x, 2, 'linear')));
+    const kg = loadKernelGraph(g.bytes(), { file: 'bn-act' });
+    const plan = planKernels(kg, { blockSize: 16 });
+    const bn = plan.kernels.find((k) => k.id === 'lone_bn')!;
+    assert.deepEqual(bn.nodes, ['lone_bn', 'bn_relu']);
+    assert.equal(bn.act, 'Relu');
+    assert.ok(!plan.kernels.some((k) => k.id === 'bn_relu'));
+    const mode = (id: string) => kernelFeatures(plan.kernels.find((k) => k.id === id)!, () => 0).x[FEATURE_NAMES.indexOf('kernel')];
+    const resizes = plan.kernels.filter((k) => k.type === 'resize');
+    assert.deepEqual(resizes.map((k) => mode(k.id)), [1, 2], 'nearest 1, linear 2');
+  });
+});
+

@@ -5,9 +5,9 @@ import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { INestApplication } from '@nestjs/common';
-import { createParser, EventSourceMessage } from 'eventsource-parser';
 import { createApp } from '../../src/main';
 import { REPO, tempDir } from '../helpers';
+import { call, events, waitFor, expectError } from '../http';
 
 const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
 const TOKEN = 'board1-e2e-token-0123456789';
@@ -24,45 +24,9 @@ interface Server {
   url: string;
 }
 
-async function call(server: Server, method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(server.url + route, {
-    method,
-    headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json, text };
-}
 
-async function events(server: Server, route: string): Promise<EventSourceMessage[]> {
-  const res = await fetch(server.url + route);
-  const out: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (e) => out.push(e) });
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
-  return out;
-}
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
-function expectError(r: { status: number; json: any }, status: number, message: RegExp) {
-  assert.equal(r.status, status, JSON.stringify(r.json));
-  assert.match(r.json.message, message);
-}
 
 interface AgentProcess {
   child: ChildProcess;
@@ -135,16 +99,16 @@ describe('remote boards: tailor agent against the real service', () => {
     const body = { deviceId: 'board1', machine: { cpu: 'x', cores: 1, physicalCores: 1, flags: [], memoryGb: 1, os: 'x', arch: 'x' }, backends: [{ name: 'ort-cpu', runtime: 'x' }], clock: Date.now() };
     expectError(await call(server, 'POST', '/agents/register', body), 401, /missing Authorization: Bearer <token>/);
     // Known token, but no agent device of that id on the server.
-    expectError(await call(server, 'POST', '/agents/register', { ...body, deviceId: 'board2' }, { authorization: 'Bearer board2-e2e-token-0123456789' }), 409, /no devices\/board2\.json on the server/);
+    expectError(await call(server, 'POST', '/agents/register', { ...body, deviceId: 'board2' }, { headers: { authorization: 'Bearer board2-e2e-token-0123456789' } }), 409, /no devices\/board2\.json on the server/);
     // Malformed and oversized messages.
-    const auth = { authorization: `Bearer ${TOKEN}` };
+    const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
     expectError(await call(server, 'POST', '/agents/register', { ...body, clock: 'noon' }, auth), 400, /clock must be an integer/);
     expectError(await call(server, 'POST', '/agents/register', '{"deviceId": ', auth), 400, /Malformed JSON/);
     const big = await call(server, 'POST', '/agents/board1/results/x', { lease: 'x', times: Array(1_200_000).fill(1.2345678) }, auth);
     expectError(big, 413, /Agent message too large: \d+ bytes \(limit 8388608 bytes\)/);
     expectError(await call(server, 'GET', `/agents/board1/work?session=${crypto.randomUUID()}`, undefined, auth), 404, /No agent of "board1" is registered/);
     expectError(await call(server, 'GET', `/agents/models/${'a'.repeat(64)}`, undefined, auth), 404, /has no work "model/);
-    expectError(await call(server, 'GET', '/agents/board1/internal/report?wait=0', undefined, { 'x-tailor-hub-key': 'guess' }), 401, /internal route/);
+    expectError(await call(server, 'GET', '/agents/board1/internal/report?wait=0', undefined, { headers: { 'x-tailor-hub-key': 'guess' } }), 401, /internal route/);
     // A malformed TAILOR_AGENT_TOKENS stops the service from starting, naming the entry, never a token.
     const serve = await runCli(['--home', tempDir(), 'serve', '--port', '1'], { ...process.env, TAILOR_AGENT_TOKENS: `board1=${TOKEN},board2` });
     assert.equal(serve.status, 2);

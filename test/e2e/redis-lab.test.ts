@@ -5,9 +5,9 @@ import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { INestApplication } from '@nestjs/common';
-import { createParser, EventSourceMessage } from 'eventsource-parser';
 import { createApp } from '../../src/main';
 import { REPO, tempDir } from '../helpers';
+import { call, events, waitFor } from '../http';
 import { NO_REDIS, RedisServer, freePort, startRedis } from '../redis-server';
 
 const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
@@ -19,30 +19,8 @@ interface Server {
   url: string;
 }
 
-async function call(server: Server, method: string, route: string, body?: unknown) {
-  const res = await fetch(server.url + route, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null, text };
-}
 
-async function events(server: Server, route: string): Promise<EventSourceMessage[]> {
-  const res = await fetch(server.url + route);
-  const out: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (e) => out.push(e) });
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
-  return out;
-}
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });

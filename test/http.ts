@@ -57,8 +57,8 @@ export async function events(server: Endpoint, route: string, stop?: (e: EventSo
   return out;
 }
 
-/** Polls until `fn` returns something truthy; `check` runs before each poll (e.g. fail fast when a child process died). */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, check?: () => void): Promise<T> {
+/** Polls until `fn` returns something truthy (the default timeout fits a training job); `check` runs before each poll (e.g. fail fast when a child process died). */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 300_000, check?: () => void): Promise<T> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     check?.();
@@ -69,9 +69,11 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** A refusal from the service's error filter: the status, and the message. */
+/** A refusal from the service's error filter: the status in the response and its body, an error name, the message. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function expectError(r: { status: number; json: any }, status: number, message: RegExp): void {
   assert.equal(r.status, status, JSON.stringify(r.json));
+  assert.equal(r.json.statusCode, status);
+  assert.equal(typeof r.json.error, 'string');
   assert.match(r.json.message, message);
 }

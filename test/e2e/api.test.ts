@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { call, events, waitFor, expectError } from '../http';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -6,7 +7,6 @@ import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { INestApplication } from '@nestjs/common';
-import { createParser, EventSourceMessage } from 'eventsource-parser';
 import { resolveArch } from '../../src/core/arch-source';
 import { JobStore } from '../../src/jobs/job-store';
 import { createApp } from '../../src/main';
@@ -24,50 +24,9 @@ async function start(home: string, dataDir: string): Promise<Server> {
   return { app, url: `http://127.0.0.1:${port}` };
 }
 
-async function call(server: Server, method: string, route: string, body?: unknown, raw?: string) {
-  const res = await fetch(server.url + route, {
-    method,
-    headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {},
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-  });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json, text };
-}
 
-/** Collects an SSE stream until the server closes it. */
-async function events(server: Server, route: string): Promise<EventSourceMessage[]> {
-  const res = await fetch(server.url + route);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
-  const out: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (e) => out.push(e) });
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
-  return out;
-}
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
-function expectError(r: { status: number; json: any }, status: number, message: RegExp) {
-  assert.equal(r.status, status, JSON.stringify(r.json));
-  assert.equal(r.json.statusCode, status);
-  assert.equal(typeof r.json.error, 'string');
-  assert.match(r.json.message, message);
-}
 
 const tiny = { device: 'local-cpu', space: 'ofa-mbv3-w1.0', rounds: 1, passes: 1 };
 
@@ -132,7 +91,7 @@ describe('HTTP service (real app on an ephemeral port)', () => {
     assert.equal(batch.json.count, 1000);
     assert.ok(batch.json.results.every((p: { latencyMs: number }) => p.latencyMs > 0));
 
-    expectError(await call(server, 'POST', '/latency/predict', undefined, '{"device": "note10", "arch": '), 400, /Malformed JSON/);
+    expectError(await call(server, 'POST', '/latency/predict', undefined, { raw: '{"device": "note10", "arch": ' }), 400, /Malformed JSON/);
     expectError(await call(server, 'POST', '/latency/predict', { device: 'note10', arch, colour: 'red' }), 400, /colour should not exist/);
     expectError(await call(server, 'POST', '/latency/predict', { device: 'note10' }), 400, /give "arch"/);
     expectError(await call(server, 'POST', '/latency/predict', { device: 'note10', arch: { ...arch, ks: [4, ...arch.ks.slice(1)] } }), 422, /ks\[0\] = 4/);

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
+import { call, events, waitFor, expectError } from '../http';
 import * as fs from 'node:fs';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { INestApplication } from '@nestjs/common';
-import { createParser, EventSourceMessage } from 'eventsource-parser';
 import { onnx } from 'onnx-proto';
 import type * as Ort from 'onnxruntime-node';
 import { getSpace } from '../../src/core/space';
@@ -29,63 +29,9 @@ async function start(home: string, dataDir: string): Promise<Server> {
   return { app, url: `http://127.0.0.1:${port}` };
 }
 
-async function call(server: Server, method: string, route: string, body?: unknown) {
-  const res = await fetch(server.url + route, {
-    method,
-    headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json, text };
-}
 
-/** Collects an SSE stream until the server closes it, or until `stop` says enough. */
-async function events(server: Server, route: string, stop?: (e: EventSourceMessage) => boolean): Promise<EventSourceMessage[]> {
-  const abort = new AbortController();
-  const res = await fetch(server.url + route, { signal: abort.signal });
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
-  const out: EventSourceMessage[] = [];
-  let stopped = false;
-  const parser = createParser({
-    onEvent: (e) => {
-      out.push(e);
-      if (!stopped && stop?.(e)) stopped = true;
-    },
-  });
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      if (stopped) break;
-    }
-  } finally {
-    abort.abort();
-  }
-  return out;
-}
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 300_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
-function expectError(r: { status: number; json: any }, status: number, message: RegExp) {
-  assert.equal(r.status, status, JSON.stringify(r.json));
-  assert.equal(r.json.statusCode, status);
-  assert.match(r.json.message, message);
-}
 
 /** Submits a job and follows its events to the end: the final job and the progress events. */
 async function runJob(server: Server, type: string, params: Record<string, unknown>) {

@@ -182,3 +182,10 @@ export class JobStore {
       .run(message, new Date().toISOString()).changes;
   }
 }
+
+/** A job's progress as a fraction and its ETA from the time spent so far (null before any progress). */
+export function progressOf(done: number, total: number, startedAt: number): { progress: number; etaSeconds: number | null } {
+  const progress = total > 0 ? Math.min(1, done / total) : 0;
+  const elapsed = (Date.now() - startedAt) / 1000;
+  return { progress, etaSeconds: progress > 0 ? Math.round((elapsed * (1 - progress)) / progress) : null };
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { TailorError, isTailorError } from '../core/errors';
-import { FINISHED, JobRecord, JobStatus, JobStore, JobType } from './job-store';
+import { FINISHED, JobRecord, JobStatus, JobStore, JobType, progressOf } from './job-store';
 import type { JobQueue } from './queue';
 
 export interface JobContext {
@@ -141,9 +141,7 @@ export class JobService implements JobQueue {
       signal: abort.signal,
       attempt: record.attempts,
       progress: (done, total, message) => {
-        const progress = total > 0 ? Math.min(1, done / total) : 0;
-        const elapsed = (Date.now() - startedAt) / 1000;
-        const etaSeconds = progress > 0 ? Math.round((elapsed * (1 - progress)) / progress) : null;
+        const { progress, etaSeconds } = progressOf(done, total, startedAt);
         const now = Date.now();
         // The database gets at most a few writes per second; listeners get every update.
         const updated = now - lastWrite >= PROGRESS_WRITE_INTERVAL_MS || progress >= 1

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { ConnectionOptions, Job, Queue, QueueEvents, QueueEventsProducer, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TailorError, isTailorError } from '../core/errors';
-import { FINISHED, JobRecord, JobStatus, JobType, STOPPED } from './job-store';
+import { FINISHED, JobRecord, JobStatus, JobType, STOPPED, progressOf } from './job-store';
 import { JobContext, JobEvent, JobRunner, PROGRESS_WRITE_INTERVAL_MS, prepareJob } from './job.service';
 import type { JobQueue } from './queue';
 import { QueueUrl, redisClient } from './redis';
@@ -312,9 +312,7 @@ export class RedisJobService implements JobQueue {
       signal: abort.signal,
       attempt: job.attempts,
       progress: (done, total, message) => {
-        const progress = total > 0 ? Math.min(1, done / total) : 0;
-        const elapsed = (Date.now() - startedAt) / 1000;
-        const etaSeconds = progress > 0 ? Math.round((elapsed * (1 - progress)) / progress) : null;
+        const { progress, etaSeconds } = progressOf(done, total, startedAt);
         job = { ...job, progress, message, etaSeconds, updatedAt: now() };
         const slow = (e: Error) => this.warn(`job ${id}: progress not recorded: ${e.message}`);
         // Redis gets at most a few writes per second; listeners (on every server) get every update.

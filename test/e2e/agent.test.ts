@@ -5,6 +5,12 @@ import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { INestApplication } from '@nestjs/common';
+import { minArch } from '../../src/core/arch';
+import { buildIR } from '../../src/core/ir';
+import { netFromArch } from '../../src/core/net';
+import { getSpace } from '../../src/core/space';
+import { exportOnnx } from '../../src/export/onnx';
+import { seededWeights } from '../../src/export/weights';
 import { createApp } from '../../src/main';
 import { REPO, tempDir } from '../helpers';
 import { call, events, waitFor, expectError } from '../http';
@@ -139,6 +145,22 @@ describe('remote boards: tailor agent against the real service', () => {
     const validate = await runJob(server, 'validate', { device: 'board1', space: SPACE, samples: 3, passes: 2 });
     assert.equal(validate.result.rows.length, 3);
     assert.ok(validate.result.rows.every((r: { measuredMs: number }) => r.measuredMs > 0));
+
+    // The gate (POST /gate, measure: true): an exported subnet, predicted from the board's new table and measured through its agent.
+    const tiny = getSpace(SPACE);
+    const arch = { ...minArch(tiny, 20), space: tiny.id };
+    const model = exportOnnx(buildIR(netFromArch(tiny, arch)), { weights: seededWeights(3), metadata: { space: tiny.id, arch: JSON.stringify(arch) } });
+    const form = new FormData();
+    form.append('model', new Blob([Buffer.from(model)]), 'subnet.onnx');
+    form.append('limits', JSON.stringify({ latency: { board1: '1 s' } }));
+    form.append('measure', 'true');
+    const gated = await fetch(`${server.url}/gate`, { method: 'POST', body: form });
+    const report = await gated.json();
+    assert.equal(gated.status, 200, JSON.stringify(report));
+    const figure = report[0].metrics.latencyMs.board1;
+    assert.ok(figure.predicted > 0 && figure.measured > 0, JSON.stringify(figure));
+    assert.equal(report[0].passed, true);
+
     assert.match(board.output(), /registered as "board1"/);
     assert.match(board.output(), /downloaded model [0-9a-f]{12}/);
     assert.match(board.output(), /finish of profiled model [0-9a-f]{12} on ort-cpu: 4 profiled run\(s\)/);

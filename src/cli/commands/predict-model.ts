@@ -1,9 +1,8 @@
-import * as fs from 'node:fs';
 import { parseInputShapes } from '../../analysis/analyze';
 import { analyzeModel, isTfliteBytes } from '../../analysis/model';
 import { TailorError } from '../../core/errors';
 import { exportedArch } from '../../gate/exported-arch';
-import { TFLITE_NO_PREDICTION } from '../../gate/model';
+import { TFLITE_NO_PREDICTION, readModel } from '../../gate/model';
 import type { LatencyService } from '../../latency/latency.service';
 import type { DeviceService } from '../../runtime/device.service';
 import { KernelsService } from '../../kernels/kernels.service';
@@ -14,7 +13,7 @@ import { formatTable, ms, printJson } from '../format';
 export async function run(opts: { device: string; model: string; inputShape?: string[]; strict?: boolean; json?: boolean }, global: GlobalOptions): Promise<void> {
   const { devices, latency } = services(global);
   const inputShapes = parseInputShapes(opts.inputShape ?? []);
-  const bytes = readModelFile(opts.model);
+  const bytes = readModel({ display: opts.model, file: opts.model });
   if (isTfliteBytes(bytes)) return predictTflite(opts, bytes, inputShapes, devices, latency);
   const kernels = new KernelsService(devices);
   // Refused (--strict) before predicting; the warnings lead the predictor's own.
@@ -31,16 +30,6 @@ export async function run(opts: { device: string; model: string; inputShape?: st
     for (const u of result.unsupported) console.log(`  ${u.node} (${u.opType}): ${u.reason}`);
   }
   console.log(`${result.device} / ${result.model}: ${ms(result.latencyMs)} (${result.kernels} kernels + fixed cost ${ms(result.overheadMs)}; ${folded} node(s) folded at load${result.unsupportedCount ? `; ${result.unsupportedCount} without predictor, not counted` : ''})`);
-}
-
-function readModelFile(file: string): Uint8Array {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new TailorError('MODEL_NOT_FOUND', { file });
-    throw new TailorError('INVALID_OPTION', { option: '--model', reason: `${file}: ${err.code === 'EISDIR' ? 'it is a directory' : err.message}` });
-  }
 }
 
 /** A TFLite model Tailor exported carries its arch: predicted from the device's lookup table, piece by piece. */

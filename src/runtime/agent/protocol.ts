@@ -14,20 +14,13 @@ export const AGENT_MAX_BODY_BYTES = 8 * 2 ** 20;
 /** Longest long poll a server holds. */
 export const MAX_POLL_SECONDS = 30;
 
-/** The board as its agent reports it; the server derives the fingerprint (and its hash) from it. */
-export interface AgentMachine {
-  cpu: string;
-  cores: number;
-  physicalCores: number;
-  flags: string[];
-  memoryGb: number;
-  os: string;
-  arch: string;
+/** The board as its agent reports it (a fingerprint without runtime and hash: the server derives those), plus what is readable of its clock. */
+export type AgentMachine = Omit<Fingerprint, 'hash' | 'runtime'> & {
   /** Current/base clock in GHz, and the cpufreq governor, where readable. */
   speedGhz?: number;
   governor?: string;
   node?: string;
-}
+};
 
 export interface AgentReport {
   machine: AgentMachine;

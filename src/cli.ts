@@ -22,6 +22,12 @@ function integer(value: string): number {
   return Number(value);
 }
 
+function nonNegativeInt(value: string): number {
+  const n = integer(value);
+  if (n < 0) throw new InvalidArgumentError('expected an integer >= 0');
+  return n;
+}
+
 function positiveInt(value: string): number {
   const n = integer(value);
   if (n < 1) throw new InvalidArgumentError('expected a positive integer');
@@ -63,6 +69,7 @@ program
   .addOption(new Option('--eval-images <n>', 'validation images scoring each predictor sample').argParser(positiveInt).default(500).hideHelp())
   .addOption(new Option('--test-images <n>', 'test images scoring each emitted subnet').argParser(positiveInt).default(1000).hideHelp())
   .addOption(new Option('--max-subnets <n>', 'subnets emitted per budget').argParser(positiveInt).default(5).hideHelp())
+  .addOption(new Option('--rescore <n>', 'front candidates scored on the validation split per budget').argParser(nonNegativeInt).default(10).hideHelp())
   .addOption(new Option('--generations <n>', 'NSGA-II generations').argParser(positiveInt).hideHelp())
   .addOption(new Option('--population <n>', 'NSGA-II population').argParser(positiveInt).hideHelp())
   .action(lazy(() => import('./cli/commands/quickstart.js')));
@@ -127,7 +134,7 @@ program
   .option('--samples <n>', 'subnets to measure (cached in the run: re-running never measures one twice)', positiveInt, ACC_PREDICTOR_DEFAULTS.samples)
   .option('--seed <n>', 'seed of the sample, the split and the MLP', integer, ACC_PREDICTOR_DEFAULTS.seed)
   .option('--bn-images <n>', 'validation images for BN recalibration of each subnet', positiveInt, ACC_PREDICTOR_DEFAULTS.bnImages)
-  .option('--eval-images <n>', 'validation images after those that score each subnet', positiveInt, ACC_PREDICTOR_DEFAULTS.evalImages)
+  .option('--eval-images <n>', 'validation images after those that score each subnet (default: the rest of the validation split)', positiveInt)
   .option('--epochs <n>', 'MLP training epochs', positiveInt, ACC_PREDICTOR_DEFAULTS.epochs)
   .option('--json', 'machine-readable report')
   .action(lazy(() => import('./cli/commands/acc-predictor.js')));
@@ -146,7 +153,8 @@ program
   .option('--population <n>', 'population (batch size for reinforce); default per algorithm', positiveInt)
   .addOption(new Option('--reward <kind>', 'MnasNet reward for mnasnet and reinforce').choices(['soft', 'hard']).default(SEARCH_DEFAULTS.reward))
   .option('--resolutions <list>', 'resolutions to search, e.g. 24,28 (default: all the device tables cover)', intList)
-  .option('--bn-images <n>', 'validation images for BN recalibration of each emitted subnet', positiveInt, SEARCH_DEFAULTS.bnImages)
+  .option('--rescore <n>', 'front candidates per target scored on the validation split before emission, so predictedTop1 carries no search bias (0: predictions only)', nonNegativeInt, SEARCH_DEFAULTS.rescore)
+  .option('--bn-images <n>', "validation images for BN recalibration of each emitted subnet (default: the accuracy predictor's)", positiveInt)
   .option('--test-images <n>', 'with --measure: test images that score each emitted subnet (default: the whole test split)', positiveInt)
   .option('--strict', 'refuse tables measured on other hardware instead of warning')
   .option('--json', 'print the pareto.json of every target')
@@ -160,16 +168,17 @@ program
 
 program
   .command('profile')
-  .description('measure a latency lookup table for a device and space, or (--kernels) kernel regressors for any ONNX model')
+  .description('measure a latency lookup table for a device and space, or (--kernels) kernel regressors for any ONNX model (TFLite op regressors on a TFLite device)')
   .requiredOption('--device <id>', 'device id (devices/<id>.json)')
   .option('--space <id>', 'search space (the lookup table to measure)')
-  .option('--kernels', 'instead of a space: time sampled kernels in context and train one random forest per kernel type')
-  .option('--samples <n>', 'with --kernels: sampled profiling graphs (default 240)', positiveInt)
+  .option('--kernels', 'instead of a space: time sampled kernels (TFLite ops on a TFLite device) in context and train one random forest per kernel type (op kind)')
+  .option('--samples <n>', 'with --kernels: sampled profiling graphs (default 240; 200 on a TFLite device)', positiveInt)
   .option('--resolutions <list>', 'resolutions to cover (default: every resolution of the space)', intList)
   .option('--threads <n>', 'intra-op threads (default: the device descriptor, else 1)', positiveInt)
   .option('--seed <n>', 'seed of the measurement plan and weights', integer, 0)
   .option('--rounds <n>', 'each key is timed inside at least this many networks', positiveInt, 3)
   .option('--passes <n>', 'round-robin passes over the networks of a resolution', positiveInt, 5)
+  .option('--calibration-nets <n>', 'whole subnets per resolution timed to calibrate the summed entries (0: none)', nonNegativeInt, 12)
   .option('--force', 're-measure resolutions already in the table; replace a table from other hardware (kept as .bak)')
   .option('--json', 'print the result as JSON')
   .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')
@@ -180,7 +189,7 @@ program
   .description('predicted latency of an architecture (lookup table) or of a model file (kernel regressors; lookup table for exported subnets) on a device')
   .requiredOption('--device <id>', 'device id')
   .option('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
-  .option('--model <file>', 'an ONNX model (kernel regressors: tailor profile --kernels), or a TFLite model Tailor exported (lookup table)')
+  .option('--model <file>', 'an ONNX model, or a TFLite model on a TFLite device (kernel / op regressors: tailor profile --kernels); a model Tailor exported: its lookup table')
   .option('--input-shape <name:dims>', 'with --model: size of a dynamic input, e.g. input:1x3x224x224 (repeatable)', collect)
   .option('--space <id>', 'search space')
   .option('--strict', 'refuse when the table (or, for --model, the kernel regressors) was measured on other hardware or runtime')
@@ -189,10 +198,10 @@ program
 
 program
   .command('validate')
-  .description('measure random subnets (or every .onnx of --models) end to end and compare with the predictions')
+  .description('measure random subnets (or every model of --models) end to end and compare with the predictions')
   .requiredOption('--device <id>', 'device id')
   .option('--space <id>', 'search space (validates the lookup table)')
-  .option('--models <dir>', 'instead of a space: validate the kernel regressors on every .onnx in this directory')
+  .option('--models <dir>', 'instead of a space: validate the kernel regressors on every .onnx in this directory (.tflite on a TFLite device)')
   .option('--samples <n>', 'number of random subnets', positiveInt, 50)
   .option('--resolutions <list>', 'resolutions to sample from (default: all in the table)', intList)
   .option('--seed <n>', 'sampling seed', integer, 1)

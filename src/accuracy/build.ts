@@ -4,15 +4,20 @@ import type { RunHooks } from '../training/train-run';
 import type { MeasureProtocol } from './measurements';
 import type { PredictorFile } from './predictor';
 
-/** Defaults of the options an accuracy-predictor request may omit (CLI options and service jobs). */
-export const ACC_PREDICTOR_DEFAULTS = { samples: 200, seed: 0, bnImages: 500, evalImages: 2000, epochs: 150 } as const;
+/**
+ * Defaults of the options an accuracy-predictor request may omit (CLI options and service jobs).
+ * evalImages has none: each subnet is scored on the whole rest of the validation split, since a
+ * 2000-image slice differs from the test split by a point or two, for every subnet alike.
+ */
+export const ACC_PREDICTOR_DEFAULTS = { samples: 200, seed: 0, bnImages: 500, epochs: 150 } as const;
 
 export interface AccPredictorRequest {
   supernet: string;
   samples: number;
   seed: number;
   bnImages: number;
-  evalImages: number;
+  /** Validation images after the BN ones that score each subnet; default: all of them. */
+  evalImages?: number;
   epochs: number;
 }
 
@@ -40,7 +45,7 @@ export async function buildAccuracyPredictor(req: AccPredictorRequest, cacheDir:
   const engine = await initEngine();
   const { net, data } = await openRun(engine, req.supernet, cacheDir);
   try {
-    const protocol = { bnImages: req.bnImages, evalImages: req.evalImages };
+    const protocol = { bnImages: req.bnImages, evalImages: req.evalImages ?? Math.max(0, data.val.count - req.bnImages) };
     checkProtocol(data, protocol);
     // The sample is a function of the seed alone, so a rerun (or a larger --samples) reuses every cached measurement.
     const rng = new Rng(deriveSeed(req.seed, 'acc-predictor-samples'));

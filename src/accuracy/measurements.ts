@@ -71,7 +71,7 @@ function slice(set: ImageSet, d: Dataset, start: number, count: number): ImageSe
 
 /** Checks the validation split can hold both parts of the protocol. */
 export function checkProtocol(d: Dataset, protocol: MeasureProtocol): void {
-  if (protocol.bnImages + protocol.evalImages > d.val.count) {
+  if (protocol.evalImages < 1 || protocol.bnImages + protocol.evalImages > d.val.count) {
     throw new TailorError('INVALID_OPTION', {
       option: '--bn-images/--eval-images',
       reason: `the validation split of ${d.name} has ${d.val.count} images; ${protocol.bnImages} for BN recalibration plus ${protocol.evalImages} for scoring do not fit`,

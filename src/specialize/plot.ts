@@ -9,6 +9,8 @@ export interface PlotInput {
   front: { x: number; y: number }[];
   /** Emitted subnets, labelled by their index. */
   emitted: { x: number; y: number; label: string }[];
+  /** Legend of the emitted points (default "emitted subnet"). */
+  emittedLegend?: string;
   /** Vertical budget lines. */
   budgets: { x: number; label: string }[];
 }
@@ -79,10 +81,10 @@ export function paretoSvg(p: PlotInput): string {
     out.push(`<text x="${f(sx(e.x) + 8)}" y="${f(sy(e.y) - 8)}" fill="#a04000">${escape(e.label)}</text>`);
   }
   out.push(
-    `<g transform="translate(${W - M.right - 190} ${H - M.bottom - 62})"><rect width="180" height="56" fill="white" stroke="#ccc"/>` +
+    `<g transform="translate(${W - M.right - 250} ${H - M.bottom - 62})"><rect width="240" height="56" fill="white" stroke="#ccc"/>` +
       `<circle cx="12" cy="12" r="3" fill="#9aa7b8"/><text x="22" y="16">evaluated</text>` +
       `<circle cx="12" cy="28" r="3.5" fill="#1f6fb2"/><text x="22" y="32">Pareto front</text>` +
-      `<circle cx="12" cy="44" r="5" fill="none" stroke="#e67e22" stroke-width="2"/><text x="22" y="48">emitted subnet</text></g>`,
+      `<circle cx="12" cy="44" r="5" fill="none" stroke="#e67e22" stroke-width="2"/><text x="22" y="48">${escape(p.emittedLegend ?? 'emitted subnet')}</text></g>`,
   );
   out.push('</svg>');
   return out.join('\n');

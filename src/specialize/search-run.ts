@@ -18,14 +18,17 @@ export interface SearchRequest {
   generations?: number;
   population?: number;
   reward: 'soft' | 'hard';
-  bnImages: number;
+  /** Front candidates per target scored on the validation split before emission (0: predictions only). */
+  rescore: number;
+  /** Default: the accuracy predictor's protocol, so emitted subnets carry the statistics they were scored with. */
+  bnImages?: number;
   testImages?: number;
   resolutions?: number[];
   strict?: boolean;
 }
 
 /** Defaults of the options a search request may omit (CLI options and service search jobs). */
-export const SEARCH_DEFAULTS = { algorithm: 'nsga2', seed: 0, maxSubnets: 8, reward: 'soft', bnImages: 2000 } as const satisfies Partial<SearchRequest>;
+export const SEARCH_DEFAULTS = { algorithm: 'nsga2', seed: 0, maxSubnets: 8, reward: 'soft', rescore: 24 } as const satisfies Partial<SearchRequest>;
 
 /**
  * Every input checked before the engine loads (synchronously: the service checks a job before
@@ -63,7 +66,7 @@ export async function searchRun(req: SearchRequest, cacheDir: string, latency: L
       { engine, run, runDir: req.supernet, net, data, accuracy, latency },
       {
         targets, outDir: path.resolve(req.out), algorithm: req.algorithm, seed: req.seed, measure: Boolean(req.measure), maxSubnets: req.maxSubnets,
-        generations: req.generations, population: req.population, reward: req.reward, bnImages: req.bnImages, testImages: req.testImages, strict: req.strict, resolutions: req.resolutions,
+        generations: req.generations, population: req.population, reward: req.reward, rescore: req.rescore, bnImages: req.bnImages, testImages: req.testImages, strict: req.strict, resolutions: req.resolutions,
         // Progress over all targets: each target is one unit, its stages fractions of it.
         onProgress: (p) => hooks.onProgress?.({
           done: Math.max(0, targets.findIndex((t) => t.name === p.target)) + (p.total > 0 ? Math.min(1, p.done / p.total) : 0),

@@ -12,6 +12,7 @@ import type { ModelFormat } from '../runtime/backend';
 import { LatencyService } from '../latency/latency.service';
 import { LatencyTable } from '../latency/table';
 import { summarizeValidation } from '../latency/validate';
+import type { SubnetMeasurement } from '../accuracy/measurements';
 import { AccuracyPredictor } from '../accuracy/predictor';
 import { AlgorithmName, EvaluatedArch, feasibleFront } from '../search/archive';
 import { evolution } from '../search/evolution';
@@ -46,8 +47,13 @@ export interface SpecializeOptions {
   reward: MnasnetRewardKind;
   /** Resolutions to search; default: every resolution of the space that all the target's device tables have. */
   resolutions?: number[];
-  /** Validation images for BN recalibration of each emitted subnet (as tailor eval). */
-  bnImages: number;
+  /**
+   * Front candidates per target scored on the validation split (the accuracy predictor's protocol)
+   * before emission; the emitted front is then drawn from those scores. 0: emit on predictions alone.
+   */
+  rescore: number;
+  /** Validation images for BN recalibration of each emitted subnet; default: the predictor's protocol. */
+  bnImages?: number;
   /** With measure: test images that score each emitted subnet (default: the whole test split). */
   testImages?: number;
   strict?: boolean;
@@ -57,7 +63,11 @@ export interface SpecializeOptions {
 
 export interface EmittedSubnet {
   arch: ArchConfig;
+  /** Tailor's top-1 estimate made without the test split: the validation score when rescored, else the predictor's. */
   predictedTop1: number;
+  /** What the accuracy predictor said. */
+  predictorTop1: number;
+  top1Source: 'validation' | 'predictor';
   measuredTop1: number | null;
   latencyMs: Record<string, { predicted: number; measured: number | null }>;
   params: number;
@@ -84,8 +94,10 @@ export interface ParetoFile {
   frontSize: number;
   /** With --measure, per device: how the measured latencies compare with the predictions. */
   measured?: Record<string, { speedFactor: number; within10: number; within10AtCurrentSpeed: number; mape: number }>;
-  /** With --measure: |measured - predicted| top-1 in points. */
-  top1ErrorPoints?: { mean: number; max: number; within1_5: number };
+  /** Front candidates scored on the validation split before emission (0: none), with the predictor's protocol. */
+  rescored: { candidates: number; bnImages: number; evalImages: number };
+  /** With --measure: |measured - predicted| top-1 in points, and the same for the predictor's raw values. */
+  top1ErrorPoints?: { mean: number; max: number; within1_5: number; predictor: { mean: number; max: number; within1_5: number } };
   subnets: EmittedSubnet[];
 }
 
@@ -97,6 +109,8 @@ interface Context {
   data: Dataset;
   accuracy: AccuracyPredictor;
   latency: LatencyService;
+  /** Validation scores of subnets under the predictor's protocol: the run's measurement cache, loaded once. */
+  validation?: Map<string, SubnetMeasurement>;
 }
 
 /** Evenly spread picks along the (sorted) front, always both ends. */
@@ -174,7 +188,24 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     };
     const hypervolume = normalizedHypervolume(front.map((e) => objectiveVector(e, objectives)), bounds);
     const primary = Object.keys(target.devices)[0];
-    const chosen = spreadPick([...front].sort((a, b) => a.latencyMs[primary] - b.latencyMs[primary]), o.maxSubnets);
+    const byLatency = <T extends EvaluatedArch>(list: T[]) => [...list].sort((a, b) => a.latencyMs[primary] - b.latencyMs[primary]);
+    // The predictor errs by a point or so, and the front collects the subnets it over-rates most:
+    // scoring the candidates on the validation split removes that bias before anything is emitted.
+    const protocol = ctx.accuracy.file.protocol;
+    let pick: { e: EvaluatedArch; predictorTop1: number }[];
+    if (o.rescore > 0) {
+      const candidates = spreadPick(byLatency(front), Math.max(o.rescore, o.maxSubnets));
+      const scores = await validationScores(ctx, candidates.map((c) => c.arch), (done) =>
+        o.onProgress?.({ target: target.name, stage: `scoring ${candidates.length} front candidates on the validation split`, done, total: candidates.length }));
+      const predictorTop1 = new Map(candidates.map((c) => [c.id, c.accuracy]));
+      const validated = feasibleFront(candidates.map((c, i) => ({ ...c, accuracy: scores[i] })), objectives);
+      pick = spreadPick(byLatency(validated), o.maxSubnets).map((e) => ({ e, predictorTop1: predictorTop1.get(e.id)! }));
+    } else {
+      pick = spreadPick(byLatency(front), o.maxSubnets).map((e) => ({ e, predictorTop1: e.accuracy }));
+    }
+    if (o.rescore > 0 && o.bnImages !== undefined && o.bnImages !== protocol.bnImages) {
+      o.warn?.(`emitted subnets are recalibrated on ${o.bnImages} images but were scored on the validation split with ${protocol.bnImages} (the predictor's protocol): their predictedTop1 may be off`);
+    }
 
     // Written into a hidden folder and renamed at the end: a failed run leaves nothing that looks complete.
     const finalDir = path.join(o.outDir, target.name);
@@ -183,8 +214,8 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     fs.mkdirSync(dir, { recursive: true });
     const subnets: EmittedSubnet[] = [];
     const bytesOf: Record<ModelFormat, Uint8Array>[] = [];
-    for (const [i, e] of chosen.entries()) {
-      o.onProgress?.({ target: target.name, stage: o.measure ? 'exporting and evaluating' : 'exporting', done: i, total: chosen.length });
+    for (const [i, { e, predictorTop1 }] of pick.entries()) {
+      o.onProgress?.({ target: target.name, stage: o.measure ? 'exporting and evaluating' : 'exporting', done: i, total: pick.length });
       const { subnet, measuredTop1 } = await emitSubnet(ctx, e.arch, o);
       const stem = `subnet-${String(i + 1).padStart(2, '0')}`;
       const file = `${stem}.onnx`;
@@ -203,14 +234,16 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
       subnet.dispose();
       bytesOf.push(models);
       subnets.push({
-        arch: e.arch, predictedTop1: e.accuracy, measuredTop1,
+        arch: e.arch, predictedTop1: e.accuracy, predictorTop1, top1Source: o.rescore > 0 ? 'validation' : 'predictor', measuredTop1,
         latencyMs: Object.fromEntries(Object.entries(e.latencyMs).map(([d, ms]) => [d, { predicted: ms, measured: null }])),
         params: e.params, macs: e.macs, sizeBytes: e.sizeBytes, file, tflite: `${stem}.tflite`,
       });
     }
     const pareto: ParetoFile = {
       target: target.name, algorithm: o.algorithm, seed: o.seed, evaluations, hypervolume, objectives, bounds,
-      space: tableSpace.id, supernet: path.resolve(ctx.runDir), budgets, frontSize: front.length, subnets,
+      space: tableSpace.id, supernet: path.resolve(ctx.runDir), budgets, frontSize: front.length,
+      rescored: { candidates: o.rescore > 0 ? Math.min(front.length, Math.max(o.rescore, o.maxSubnets)) : 0, bnImages: protocol.bnImages, evalImages: protocol.evalImages },
+      subnets,
     };
     if (o.measure) await measureEmitted(ctx, target, tableSpace, subnets, bytesOf, pareto, o);
     writeJsonAtomic(path.join(dir, 'pareto.json'), pareto);
@@ -221,6 +254,7 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
       all: evaluated.map((e) => ({ x: e.latencyMs[primary], y: 100 * e.accuracy, feasible: e.feasible })),
       front: front.map((e) => ({ x: e.latencyMs[primary], y: 100 * e.accuracy })),
       emitted: subnets.map((s, i) => ({ x: s.latencyMs[primary].predicted, y: 100 * s.predictedTop1, label: String(i + 1) })),
+      emittedLegend: o.rescore > 0 ? 'emitted subnet (validation top-1)' : 'emitted subnet',
       budgets: [{ x: target.devices[primary].latencyMs, label: `budget ${target.devices[primary].latencyMs} ms` }],
     });
     writeFileAtomic(path.join(dir, 'pareto.svg'), svg);
@@ -276,10 +310,10 @@ function searchResolutions(space: SearchSpace, tables: LatencyTable[], o: Specia
 async function emitSubnet(ctx: Context, arch: ArchConfig, o: SpecializeOptions) {
   const { evaluateSubnet, recalibrateOn } = await import('../training/runs.js');
   if (o.measure) {
-    const { result, subnet } = evaluateSubnet(ctx.engine, ctx.net, ctx.data, arch, o.bnImages, o.testImages);
+    const { result, subnet } = evaluateSubnet(ctx.engine, ctx.net, ctx.data, arch, o.bnImages ?? ctx.accuracy.file.protocol.bnImages, o.testImages);
     return { subnet, measuredTop1: result.top1 };
   }
-  const n = Math.min(o.bnImages, ctx.data.val.count);
+  const n = Math.min(o.bnImages ?? ctx.accuracy.file.protocol.bnImages, ctx.data.val.count);
   const pixels = ctx.data.height * ctx.data.width * ctx.data.channels;
   const subset = { images: ctx.data.val.images.subarray(0, n * pixels), labels: ctx.data.val.labels.subarray(0, n), count: n };
   return { subnet: recalibrateOn(ctx.engine, ctx.net, ctx.data, subset, arch), measuredTop1: null };
@@ -302,11 +336,34 @@ async function measureEmitted(ctx: Context, target: Target, tableSpace: SearchSp
     const calibrated = summarizeValidation(rows);
     pareto.measured[device] = { speedFactor, within10: raw.within10, within10AtCurrentSpeed: calibrated.within10, mape: raw.mape };
   }
-  const errors = subnets.map((s) => 100 * Math.abs((s.measuredTop1 ?? NaN) - s.predictedTop1));
-  pareto.top1ErrorPoints = {
-    mean: errors.reduce((a, b) => a + b, 0) / errors.length,
-    max: Math.max(...errors),
-    within1_5: errors.filter((e) => e <= 1.5).length / errors.length,
+  const summary = (estimate: (s: EmittedSubnet) => number) => {
+    const errors = subnets.map((s) => 100 * Math.abs((s.measuredTop1 ?? NaN) - estimate(s)));
+    return { mean: errors.reduce((a, b) => a + b, 0) / errors.length, max: Math.max(...errors), within1_5: errors.filter((e) => e <= 1.5).length / errors.length };
   };
+  pareto.top1ErrorPoints = { ...summary((s) => s.predictedTop1), predictor: summary((s) => s.predictorTop1) };
+}
+
+/**
+ * Top-1 of each arch under the accuracy predictor's protocol (BN on the first validation images,
+ * top-1 on the rest), from the run's measurement cache or measured now and appended to it: a
+ * rerun, another target or a later acc-predictor never scores a subnet twice.
+ */
+async function validationScores(ctx: Context, archs: ArchConfig[], onProgress: (done: number) => void): Promise<number[]> {
+  const { appendMeasurement, measureSubnet, readMeasurements } = await import('../accuracy/measurements.js');
+  const protocol = ctx.accuracy.file.protocol;
+  ctx.validation ??= readMeasurements(ctx.runDir, ctx.run.space, protocol);
+  const out: number[] = [];
+  for (const arch of archs) {
+    const id = archId(ctx.run.space, arch);
+    let m = ctx.validation.get(id);
+    if (!m) {
+      m = await measureSubnet(ctx.engine, ctx.net, ctx.data, ctx.run.space, arch, protocol);
+      appendMeasurement(ctx.runDir, m);
+      ctx.validation.set(id, m);
+    }
+    out.push(m.top1);
+    onProgress(out.length);
+  }
+  return out;
 }
 

@@ -15,7 +15,7 @@ import { exportOnnx } from '../../src/export/onnx';
 import { toTensor } from '../../src/training/batches';
 import { evaluateSubnet, openRun, runArch, subnetMetadata } from '../../src/training/runs';
 import { ElasticSupernet } from '../../src/training/supernet';
-import { MEASUREMENTS_FILE } from '../../src/accuracy/measurements';
+import { MEASUREMENTS_FILE, measureSubnet } from '../../src/accuracy/measurements';
 import { loadPredictorFile } from '../../src/accuracy/predictor';
 import sharp from 'sharp';
 import { readTflite } from '../../src/tflite/reader';
@@ -132,7 +132,7 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
       { name: 'loose', devices: { 'local-cpu': { latencyMs: 10 } } },
     ] }));
     const out = path.join(home, 'out');
-    const opts = { supernet: straight, targets: targetsFile, out, algorithm: 'nsga2' as const, seed: 3, maxSubnets: 3, generations: 8, population: 24, reward: 'soft' as const, bnImages: 100 };
+    const opts = { supernet: straight, targets: targetsFile, out, algorithm: 'nsga2' as const, seed: 3, maxSubnets: 3, generations: 8, population: 24, reward: 'soft' as const, rescore: 0 };
     const log = console.log;
     console.log = () => undefined;
     try {
@@ -146,6 +146,8 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
         assert.ok(s.latencyMs['local-cpu'].predicted <= 0.2 && s.params <= 560_000, `over budget: ${JSON.stringify(s)}`);
         assert.equal(s.arch.r, 20);
         assert.ok(s.predictedTop1 > 0 && s.predictedTop1 < 1 && s.measuredTop1 === null);
+        assert.equal(s.top1Source, 'predictor');
+        assert.equal(s.predictorTop1, s.predictedTop1);
         const session = await ort.InferenceSession.create(fs.readFileSync(path.join(out, 'tight', s.file)));
         const meta = JSON.parse(onnx.ModelProto.decode(fs.readFileSync(path.join(out, 'tight', s.file))).metadataProps.find((p) => p.key === 'arch')!.value!);
         assert.deepEqual(meta, s.arch);
@@ -165,18 +167,26 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
       const again = path.join(home, 'again');
       await search({ ...opts, out: again, targets: targetsFile }, { home });
       assert.deepEqual(JSON.parse(fs.readFileSync(path.join(again, 'tight', 'pareto.json'), 'utf8')).subnets.map((s: { arch: unknown }) => s.arch), tight.subnets.map((s: { arch: unknown }) => s.arch));
-      // --measure: top-1 as tailor eval reports it, latency measured on the attached device.
+      // --measure with rescoring: front candidates scored on the validation split under the predictor's
+      // protocol (cached in the run), top-1 as tailor eval reports it, latency measured on the attached device.
       const measured = path.join(home, 'measured');
-      await search({ ...opts, out: measured, maxSubnets: 2, measure: true }, { home });
+      const cachedBefore = fs.readFileSync(path.join(straight, MEASUREMENTS_FILE), 'utf8').trim().split('\n').length;
+      await search({ ...opts, out: measured, maxSubnets: 2, rescore: 4, measure: true }, { home });
       const m = JSON.parse(fs.readFileSync(path.join(measured, 'loose', 'pareto.json'), 'utf8'));
       const { net, data: d } = await openRun(engine, straight, tempDir());
+      const protocol = loadPredictorFile(straight, tiny).protocol;
+      assert.deepEqual(m.rescored, { candidates: Math.min(m.frontSize, 4), ...protocol });
       for (const s of m.subnets) {
         assert.ok(s.latencyMs['local-cpu'].measured > 0);
-        const { result, subnet } = evaluateSubnet(engine, net, d, s.arch, 100);
+        assert.equal(s.top1Source, 'validation');
+        assert.equal(s.predictedTop1, (await measureSubnet(engine, net, d, tiny, s.arch, protocol)).top1, 'predictedTop1 is the validation score');
+        const { result, subnet } = evaluateSubnet(engine, net, d, s.arch, protocol.bnImages);
         assert.equal(s.measuredTop1, result.top1);
         subnet.dispose();
       }
-      assert.ok(m.measured['local-cpu'].within10 >= 0 && m.top1ErrorPoints.mean >= 0);
+      assert.ok(m.measured['local-cpu'].within10 >= 0 && m.top1ErrorPoints.mean >= 0 && m.top1ErrorPoints.predictor.mean >= 0);
+      const cachedAfter = fs.readFileSync(path.join(straight, MEASUREMENTS_FILE), 'utf8').trim().split('\n').length;
+      assert.ok(cachedAfter > cachedBefore && cachedAfter - cachedBefore <= 8, `the scored candidates joined the run's cache (${cachedBefore} -> ${cachedAfter})`);
       // A budget nothing meets: exit code 1, the binding budget and the closest subnets named, no output left.
       fs.writeFileSync(targetsFile, JSON.stringify({ targets: [{ name: 'impossible', devices: { 'local-cpu': { latencyMs: 0.001 } } }] }));
       await assert.rejects(search({ ...opts, out }, { home }), (e: unknown) => e instanceof TailorError && e.code === 'BUDGETS_NOT_MET' && e.exitCode === 1 && /latency on local-cpu .* > 0.001 ms/.test(e.message) && /Closest: /.test(e.message));

@@ -15,6 +15,8 @@ export class ProfileJobParams {
   @ApiPropertyOptional() @IsOptional() @IsInt() seed?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 20 }) @IsOptional() @IsInt() @Min(1) @Max(20) rounds?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 100 }) @IsOptional() @IsInt() @Min(1) @Max(100) passes?: number;
+  @ApiPropertyOptional({ minimum: 0, maximum: 200, description: 'Whole subnets per resolution timed to calibrate the summed entries (default 12; 0: none)' })
+  @IsOptional() @IsInt() @Min(0) @Max(200) calibrationNets?: number;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() force?: boolean;
 }
 
@@ -53,7 +55,7 @@ export class AccPredictorJobParams {
   @ApiPropertyOptional({ default: ACC_PREDICTOR_DEFAULTS.samples, minimum: 2 }) @IsOptional() @IsInt() @Min(2) @Max(100_000) samples?: number;
   @ApiPropertyOptional({ default: ACC_PREDICTOR_DEFAULTS.seed }) @IsOptional() @IsInt() seed?: number;
   @ApiPropertyOptional({ default: ACC_PREDICTOR_DEFAULTS.bnImages }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) bnImages?: number;
-  @ApiPropertyOptional({ default: ACC_PREDICTOR_DEFAULTS.evalImages }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) evalImages?: number;
+  @ApiPropertyOptional({ description: 'Validation images after the BN ones that score each subnet (default: the rest of the validation split)' }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) evalImages?: number;
   @ApiPropertyOptional({ default: ACC_PREDICTOR_DEFAULTS.epochs }) @IsOptional() @IsInt() @Min(1) @Max(100_000) epochs?: number;
 }
 
@@ -80,7 +82,9 @@ export class SearchJobParams {
   @ApiPropertyOptional({ description: 'Default per algorithm' }) @IsOptional() @IsInt() @Min(1) @Max(100_000) generations?: number;
   @ApiPropertyOptional({ description: 'Default per algorithm' }) @IsOptional() @IsInt() @Min(1) @Max(100_000) population?: number;
   @ApiPropertyOptional({ enum: ['soft', 'hard'], default: SEARCH_DEFAULTS.reward }) @IsOptional() @IsIn(['soft', 'hard']) reward?: 'soft' | 'hard';
-  @ApiPropertyOptional({ default: SEARCH_DEFAULTS.bnImages }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) bnImages?: number;
+  @ApiPropertyOptional({ default: SEARCH_DEFAULTS.rescore, minimum: 0, maximum: 1000, description: 'Front candidates per target scored on the validation split before emission (0: predictions only)' })
+  @IsOptional() @IsInt() @Min(0) @Max(1000) rescore?: number;
+  @ApiPropertyOptional({ description: "BN recalibration images of each emitted subnet (default: the accuracy predictor's)" }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) bnImages?: number;
   @ApiPropertyOptional({ description: 'With measure: test images that score each emitted subnet (default: the whole test split)' })
   @IsOptional() @IsInt() @Min(1) @Max(1_000_000) testImages?: number;
   @ApiPropertyOptional({ description: 'Resolutions to search (default: all the device tables cover)' })

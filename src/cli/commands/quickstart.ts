@@ -38,6 +38,7 @@ export interface QuickstartOptions {
   evalImages: number;
   testImages: number;
   maxSubnets: number;
+  rescore: number;
   generations?: number;
   population?: number;
 }
@@ -125,7 +126,7 @@ export async function run(opts: QuickstartOptions, global: GlobalOptions): Promi
     fronts = await searchRun(
       {
         supernet: runDir, targets, out: searchDir, algorithm: 'nsga2', seed: opts.seed, measure: true, maxSubnets: opts.maxSubnets,
-        generations: opts.generations, population: opts.population, reward: 'soft', bnImages: opts.bnImages, testImages: opts.testImages,
+        generations: opts.generations, population: opts.population, reward: 'soft', rescore: opts.rescore, bnImages: opts.bnImages, testImages: opts.testImages,
       },
       cacheDir, latency,
       { onProgress: (p) => bar.update(p.done, p.total, p.message), warn: (m) => process.stderr.write(`warning: ${m}\n`) },

@@ -35,7 +35,12 @@ export async function run(opts: SearchCliOptions, global: GlobalOptions): Promis
       ]),
     ));
     if (r.measured) for (const [d, m] of Object.entries(r.measured)) console.log(`${d}: ${(100 * m.within10).toFixed(0)}% of emitted subnets within ±10% of the prediction (${(100 * m.within10AtCurrentSpeed).toFixed(0)}% at the device's current speed x${m.speedFactor.toFixed(3)}), MAPE ${m.mape.toFixed(2)}%`);
-    if (r.top1ErrorPoints) console.log(`top-1: measured within 1.5 points of predicted for ${(100 * r.top1ErrorPoints.within1_5).toFixed(0)}% (mean error ${r.top1ErrorPoints.mean.toFixed(2)}, max ${r.top1ErrorPoints.max.toFixed(2)} points)`);
+    if (r.rescored.candidates) console.log(`top-1 predicted: validation scores of ${r.rescored.candidates} front candidates (BN on ${r.rescored.bnImages} images, top-1 on ${r.rescored.evalImages}), the emitted front drawn from them`);
+    const e = r.top1ErrorPoints;
+    if (e) {
+      console.log(`top-1: measured within 1.5 points of predicted for ${(100 * e.within1_5).toFixed(0)}% (mean error ${e.mean.toFixed(2)}, max ${e.max.toFixed(2)} points)` +
+        (r.rescored.candidates ? `; the accuracy predictor alone: ${(100 * e.predictor.within1_5).toFixed(0)}% (mean error ${e.predictor.mean.toFixed(2)})` : ''));
+    }
     console.log(`written: ${path.join(path.resolve(opts.out), r.target)}/{pareto.json, pareto.svg, pareto.png, subnet-*.onnx, subnet-*.tflite}`);
   }
   if (!results.length) throw new TailorError('INVALID_OPTION', { option: '--targets', reason: 'no targets' });

@@ -178,7 +178,6 @@ program
   .option('--seed <n>', 'seed of the measurement plan and weights', integer, 0)
   .option('--rounds <n>', 'each key is timed inside at least this many networks', positiveInt, 3)
   .option('--passes <n>', 'round-robin passes over the networks of a resolution', positiveInt, 5)
-  .option('--calibration-nets <n>', 'whole subnets per resolution timed to calibrate the summed entries (0: none)', nonNegativeInt, 12)
   .option('--force', 're-measure resolutions already in the table; replace a table from other hardware (kept as .bak)')
   .option('--json', 'print the result as JSON')
   .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')

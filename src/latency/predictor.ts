@@ -49,15 +49,7 @@ export class LatencyPredictor {
     return group;
   }
 
-  /** An entry as the prediction counts it: drift-corrected, times the resolution's calibration scale. */
-  pieceValue(l: Latency, resolution: number): number {
-    return this.entryValue(l, resolution) * (this.table.calibration?.[String(resolution)]?.scale ?? 1);
-  }
-
-  /** The fixed per-inference cost: the calibration's offset when the table has one, else the overhead probe. */
   overhead(resolution: number): number {
-    const c = this.table.calibration?.[String(resolution)];
-    if (c) return c.offsetMs * (this.scales.get(resolution) ?? 1);
     const o = this.table.overheadMs[String(resolution)];
     return o ? this.entryValue(o, resolution) : 0;
   }
@@ -71,7 +63,7 @@ export class LatencyPredictor {
       const unique = [...new Set(missing)];
       throw new TailorError('MISSING_KEYS', { device: this.table.device.id, space: this.table.space, count: unique.length, keys: unique.join(', ') });
     }
-    const breakdown: BreakdownRow[] = ir.pieces.map((p) => ({ piece: p.id, kind: p.kind, key: p.key, ms: this.pieceValue(group[p.key], net.resolution) }));
+    const breakdown: BreakdownRow[] = ir.pieces.map((p) => ({ piece: p.id, kind: p.kind, key: p.key, ms: this.entryValue(group[p.key], net.resolution) }));
     const overheadMs = this.overhead(net.resolution);
     if (overheadMs > 0) breakdown.push({ piece: OVERHEAD_KEY, kind: 'overhead', key: OVERHEAD_KEY, ms: overheadMs });
     const latencyMs = breakdown.reduce((s, r) => s + r.ms, 0);
@@ -118,7 +110,7 @@ export class CompiledPredictor {
     const space = this.space;
     const group = this.predictor.table.entries[String(r)] ?? {};
     const grid = new Float64Array(blockCount(space) * this.nK * this.nE).fill(NaN);
-    const value = (key: string) => (group[key] ? this.predictor.pieceValue(group[key], r) : NaN);
+    const value = (key: string) => (group[key] ? this.predictor.entryValue(group[key], r) : NaN);
     const uniform = uniformArchs(space, r);
     // Stem, first block and head are the same in every net of a resolution: sum them once.
     let base = this.predictor.overhead(r);

@@ -38,22 +38,6 @@ export interface LatencyTable {
    * is the speed the table was measured at; validation times them again to see drift.
    */
   reference?: { archs: ArchConfig[]; msByResolution: Record<string, number[]> };
-  /**
-   * Per resolution: whole subnets timed end to end in the same window, and the line
-   * measured = scale x (sum of entries) + offsetMs fitted to them. Summed in-context entries
-   * miss costs that scale with the net rather than with any one piece (for nets of a few tenths
-   * of a millisecond they were off by 10-20% at the small end); the predictor applies the line.
-   */
-  calibration?: Record<string, Calibration>;
-}
-
-export interface Calibration {
-  scale: number;
-  /** Replaces the overhead probe as the fixed per-inference cost (raw window ms, drift-corrected like entries). */
-  offsetMs: number;
-  nets: number;
-  /** Mean |error| in % over the calibration nets, with the entries summed plus overhead, and with the line. */
-  errorPct: { before: number; after: number };
 }
 
 /** Wall time of each reference subnet at the table's speed: the median over the measurement windows. */
@@ -151,12 +135,6 @@ export function parseTable(file: string, text: string): LatencyTable {
     for (const [key, v] of Object.entries(group)) checkLatency(file, `entries["${r}"]["${key}"]`, v);
   }
   for (const [r, v] of Object.entries(raw.overheadMs ?? {})) checkLatency(file, `overheadMs["${r}"]`, v);
-  if (raw.calibration !== undefined && (typeof raw.calibration !== 'object' || raw.calibration === null)) throw new TailorError('CORRUPT_TABLE', { file, reason: 'calibration must be an object by resolution' });
-  for (const [r, c] of Object.entries<any>(raw.calibration ?? {})) {
-    if (!(Number.isFinite(c?.scale) && c.scale > 0) || !(Number.isFinite(c?.offsetMs) && c.offsetMs >= 0)) {
-      throw new TailorError('CORRUPT_TABLE', { file, reason: `calibration["${r}"] must have a positive scale and a non-negative offsetMs` });
-    }
-  }
   return { overheadMs: {}, ...raw };
 }
 

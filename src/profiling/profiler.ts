@@ -15,7 +15,6 @@ import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureProfiledRoundRobin } from '../runtime/measure';
 import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
 import { scaledPieceTimes } from './attribute';
-import { calibrationArchs, fitCalibration } from './calibration';
 import { keysForResolution, planResolution } from './plan';
 import { referenceArchs } from './reference';
 
@@ -32,8 +31,6 @@ export interface ProfileOptions {
   wallRunsPerPass: number;
   /** Profiled (kernel timing) runs per network and pass. */
   profileRunsPerPass: number;
-  /** Whole subnets per resolution timed to calibrate the summed entries (0: none). */
-  calibrationNets?: number;
   /** Start a new table; an existing one (even from other hardware) is kept as <space>.json.bak-<time>. */
   force?: boolean;
   signal?: AbortSignal;
@@ -126,20 +123,16 @@ export async function profileSpace(
       options.onProgress?.({ done, total, resolution: r, message: `r=${r}: loading ${plan.length} networks` });
       done++;
       const irs = plan.map((arch) => buildIR(netFromArch(space, arch)));
-      const calibrationIrs = calibrationArchs(space, r, options.calibrationNets ?? 0, options.seed).map((arch) => buildIR(netFromArch(space, arch)));
-      const calibrationModels = calibrationIrs.map((ir) => exportModel(backend.modelFormat, ir, { weights: seededWeights(options.seed) }));
       const { wall, kernels, extraWall } = await withMeasurementLock(
         backend,
-        () => measurePlan(backend, irs, [overheadProbe(backend.modelFormat, r, space.inputChannels), ...refModels, ...calibrationModels], options, (pass) => {
+        () => measurePlan(backend, irs, [overheadProbe(backend.modelFormat, r, space.inputChannels), ...refModels], options, (pass) => {
           options.onProgress?.({ done: done + pass - 1, total, resolution: r, message: `r=${r}: pass ${pass}/${options.passes}` });
         }),
         () => options.onProgress?.({ done, total, resolution: r, message: `r=${r}: waiting for another measurement on this machine` }),
       );
       done += options.passes;
       networks += irs.length;
-      const [overhead, ...rest] = extraWall;
-      const refWall = rest.slice(0, refModels.length);
-      const calibrationWall = rest.slice(refModels.length);
+      const [overhead, ...refWall] = extraWall;
       const overheadMs = median(overhead);
       const samples = new Map<string, number[]>();
       irs.forEach((ir, i) => {
@@ -159,7 +152,7 @@ export async function profileSpace(
         updated: now,
         method: {
           name: 'in-context', statistic: 'p50', seed: options.seed, rounds: options.rounds, warmup: options.warmup, passes: options.passes,
-          wallRunsPerPass: options.wallRunsPerPass, profileRunsPerPass: options.profileRunsPerPass, calibrationNets: options.calibrationNets ?? 0, secondsPerResolution: {},
+          wallRunsPerPass: options.wallRunsPerPass, profileRunsPerPass: options.profileRunsPerPass, secondsPerResolution: {},
         },
         resolutions: [],
         overheadMs: {},
@@ -168,12 +161,6 @@ export async function profileSpace(
       };
       table.entries[String(r)] = Object.fromEntries([...samples].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, summarize(v)]));
       table.overheadMs[String(r)] = summarize(overhead);
-      const group = table.entries[String(r)];
-      const calibration = fitCalibration(calibrationIrs.map((ir, i) => ({
-        summedMs: ir.pieces.reduce((s, p) => s + (group[p.key].p50 ?? group[p.key].mean), 0), overheadMs, wallMs: median(calibrationWall[i]),
-      })));
-      if (calibration) (table.calibration ??= {})[String(r)] = calibration;
-      else if (table.calibration) delete table.calibration[String(r)];
       table.reference!.msByResolution[r] = refWall.map((ms) => Math.round(median(ms) * 1e6) / 1e6);
       (table.method.secondsPerResolution as Record<string, number>)[r] = secondsPerResolution[r];
       if (!table.resolutions.includes(r)) table.resolutions.push(r);

@@ -30,7 +30,6 @@ export class ProfilingService {
       passes: req.passes ?? d.passes,
       wallRunsPerPass: req.wallRunsPerPass ?? d.wallRunsPerPass,
       profileRunsPerPass: req.profileRunsPerPass ?? d.profileRunsPerPass,
-      calibrationNets: req.calibrationNets ?? d.calibrationNets,
       force: req.force,
       signal: req.signal,
       onProgress: req.onProgress,

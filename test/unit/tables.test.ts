@@ -15,7 +15,6 @@ import { workspace } from '../../src/core/workspace';
 import { exportOfa, readOfaYaml, tableFromOfa } from '../../src/latency/ofa-format';
 import { LatencyPredictor } from '../../src/latency/predictor';
 import { driftScales, loadTable, parseTable, saveTable, tablePath } from '../../src/latency/table';
-import { calibrationArchs, fitCalibration } from '../../src/profiling/calibration';
 import { NET_30MS, NOTE10_YAMLS, OFA, tempDir } from '../helpers';
 
 const w12 = getSpace('ofa-mbv3-w1.2');
@@ -105,52 +104,5 @@ describe('latency tables', () => {
       assert.ok(Math.abs(compiled.predict(arch) - predictor.predictArch(w12, arch).latencyMs) < 1e-9);
     }
     assert.ok(Number.isNaN(compiled.predict({ ...sampleArch(w12, rng), r: 128 })));
-  });
-
-  it('fits the whole-net calibration line, and refuses fits the nets cannot support', () => {
-    const rows = [0.1, 0.2, 0.35, 0.5, 0.8].map((summedMs) => ({ summedMs, overheadMs: 0.01, wallMs: 0.9 * summedMs + 0.03 }));
-    const fit = fitCalibration(rows)!;
-    assert.ok(Math.abs(fit.scale - 0.9) < 1e-6 && Math.abs(fit.offsetMs - 0.03) < 1e-6, JSON.stringify(fit));
-    assert.ok(fit.errorPct.after < 1e-3 && fit.errorPct.before > 1, 'the line explains the nets, the plain sum did not');
-    // A negative intercept is not a per-inference cost: the line goes through 0 instead.
-    const throughZero = fitCalibration([0.1, 0.2, 0.4].map((summedMs) => ({ summedMs, overheadMs: 0, wallMs: 1.2 * summedMs - 0.02 })))!;
-    assert.equal(throughZero.offsetMs, 0);
-    assert.ok(throughZero.scale > 1 && throughZero.scale < 1.2);
-    assert.equal(fitCalibration(rows.slice(0, 2)), null, 'two nets are too few');
-    assert.equal(fitCalibration(rows.map((r) => ({ ...r, wallMs: 5 * r.summedMs }))), null, 'a 5x scale is a bad measurement');
-  });
-
-  it('calibration nets span the smallest and largest subnets, seeded', () => {
-    const archs = calibrationArchs(w12, 192, 10, 3);
-    assert.equal(archs.length, 10);
-    assert.deepEqual(archs[0], { ...resolveArch('min', w12.id).arch!, r: 192 });
-    assert.deepEqual(archs[1], { ...resolveArch('max', w12.id).arch!, r: 192 });
-    assert.ok(archs.every((a) => a.r === 192));
-    assert.deepEqual(calibrationArchs(w12, 192, 10, 3), archs);
-    assert.notDeepEqual(calibrationArchs(w12, 192, 10, 4), archs);
-    assert.deepEqual(calibrationArchs(w12, 192, 0, 3), []);
-  });
-
-  it('applies a calibration line: pieces scaled, its offset as the fixed cost, breakdown still sums to the total', () => {
-    const plain = new LatencyPredictor(note10Table());
-    const table = note10Table();
-    table.calibration = { 224: { scale: 0.8, offsetMs: 1.5, nets: 12, errorPct: { before: 9, after: 2 } } };
-    const calibrated = new LatencyPredictor(table);
-    const net = resolveArch(NET_30MS).net;
-    const before = plain.predictNet(net);
-    const after = calibrated.predictNet(net);
-    assert.equal(after.resolution, 224);
-    assert.ok(Math.abs(after.latencyMs - (0.8 * (before.latencyMs - before.overheadMs) + 1.5)) < 1e-9);
-    assert.ok(Math.abs(after.breakdown.reduce((s, r) => s + r.ms, 0) - after.latencyMs) < 1e-9);
-    assert.equal(after.overheadMs, 1.5);
-    const rng = new Rng(4);
-    const compiled = calibrated.compile(w12);
-    for (let i = 0; i < 50; i++) {
-      const arch = sampleArch(w12, rng, [192, 224]);
-      assert.ok(Math.abs(compiled.predict(arch) - calibrated.predictArch(w12, arch).latencyMs) < 1e-9);
-    }
-    const file = path.join(tempDir(), 't.json');
-    fs.writeFileSync(file, JSON.stringify({ ...table, calibration: { 224: { scale: -1, offsetMs: 0 } } }));
-    assert.throws(() => parseTable(file, fs.readFileSync(file, 'utf8')), (e: TailorError) => e.code === 'CORRUPT_TABLE' && /calibration\["224"\]/.test(e.message));
   });
 });

@@ -15,8 +15,6 @@ export class ProfileJobParams {
   @ApiPropertyOptional() @IsOptional() @IsInt() seed?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 20 }) @IsOptional() @IsInt() @Min(1) @Max(20) rounds?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 100 }) @IsOptional() @IsInt() @Min(1) @Max(100) passes?: number;
-  @ApiPropertyOptional({ minimum: 0, maximum: 200, description: 'Whole subnets per resolution timed to calibrate the summed entries (default 12; 0: none)' })
-  @IsOptional() @IsInt() @Min(0) @Max(200) calibrationNets?: number;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() force?: boolean;
 }
 

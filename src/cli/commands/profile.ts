@@ -15,7 +15,6 @@ export interface ProfileCliOptions {
   seed: number;
   rounds: number;
   passes: number;
-  calibrationNets?: number;
   force?: boolean;
   json?: boolean;
 }
@@ -39,11 +38,6 @@ export function describeProfile(result: ProfileResult): string {
   }
   if (result.skippedResolutions.length) lines.push(`already in the table (not re-measured): ${result.skippedResolutions.join(', ')}`);
   lines.push(`table now covers resolutions ${result.table.resolutions.join(', ')} with ${countEntries(result.table)} entries`);
-  const fits = result.measuredResolutions.map((r) => result.table.calibration?.[String(r)]).filter((c) => c !== undefined);
-  if (fits.length) {
-    const mean = (f: (c: (typeof fits)[number]) => number) => (fits.reduce((s, c) => s + f(c), 0) / fits.length).toFixed(1);
-    lines.push(`calibrated on ${fits[0].nets} whole subnets per resolution: mean error of the summed entries ${mean((c) => c.errorPct.before)}%, with the fitted line ${mean((c) => c.errorPct.after)}%`);
-  }
   return lines.join('\n');
 }
 

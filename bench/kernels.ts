@@ -14,9 +14,9 @@ import { workspace } from '../src/core/workspace';
 import { writeFileAtomic } from '../src/core/fs-atomic';
 import { summarizeValidation } from '../src/latency/validate';
 import { KernelsService } from '../src/kernels/kernels.service';
-import { readKernelProfile, profilePath } from '../src/kernels/store';
 import { modelZoo } from '../src/kernels/zoo';
 import { DeviceService } from '../src/runtime/device.service';
+import { savedProfileState, throttledProgress } from './saved-profile';
 import '../src/runtime/registry';
 
 const DEVICE = 'local-cpu';
@@ -28,25 +28,10 @@ async function main() {
   const kernels = new KernelsService(devices);
   const samples = Number(process.env.KERNELS_SAMPLES ?? 360);
   const load0 = os.loadavg()[0];
-  const file = profilePath(ws, DEVICE);
-  let existing: ReturnType<typeof readKernelProfile> | null = null;
-  try {
-    existing = fs.existsSync(file) ? readKernelProfile(file) : null;
-  } catch {
-    // a profile of another Tailor version: start over
-  }
-  const fresh = !!process.env.KERNELS_FRESH || (fs.existsSync(file) && !existing);
-  const reuse = !fresh && !!existing?.complete && existing.graphs.length >= samples;
+  const { fresh, reuse } = savedProfileState(ws, DEVICE, samples, !!process.env.KERNELS_FRESH);
   const started = Date.now();
-  let last = 0;
   const r = await kernels.profile({
-    device: DEVICE, samples, force: fresh,
-    onProgress: (p) => {
-      if (Date.now() - last > 10_000 || p.done === p.total) {
-        last = Date.now();
-        process.stderr.write(`profile: ${p.done}/${p.total} ${p.message}\n`);
-      }
-    },
+    device: DEVICE, samples, force: fresh, onProgress: throttledProgress(),
   });
   const profileSeconds = (Date.now() - started) / 1000;
   console.log(reuse ? `kernel profile reused: ${r.profileFile}` : `kernel profile: ${r.profile.graphs.length} graphs in ${profileSeconds.toFixed(0)} s (${r.measuredGraphs} measured now)`);

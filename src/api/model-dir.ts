@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isTfliteBytes } from '../analysis/model';
+import { invalidModel } from '../analysis/model';
 import { TailorError } from '../core/errors';
-import { TFLITE_NO_PREDICTION } from '../gate/model';
 
 const inside = (dir: string, file: string) => {
   const rel = path.relative(dir, file);
@@ -40,11 +39,9 @@ export function resolveAllowedModel(modelDir: string | null | undefined, model: 
   return real;
 }
 
-/** The model's bytes for the kernel predictor (ONNX only); the client's path (not the server's) names it in messages. */
+/** The model's bytes for the kernel or op predictor (which checks the format against the device); the client's path (not the server's) names it in messages. */
 export function readAllowedModel(modelDir: string | null | undefined, model: string): { file: string; bytes: Uint8Array } {
   const file = resolveAllowedModel(modelDir, model);
-  if (!fs.statSync(file).isFile()) throw new TailorError('INVALID_ONNX', { file: model, reason: 'it is not a file' });
-  const bytes = fs.readFileSync(file);
-  if (isTfliteBytes(bytes)) throw new TailorError('UNSUPPORTED_MODEL_FORMAT', { file: model, format: 'TFLite', reason: TFLITE_NO_PREDICTION });
-  return { file, bytes };
+  if (!fs.statSync(file).isFile()) invalidModel(model, 'it is not a file');
+  return { file, bytes: fs.readFileSync(file) };
 }

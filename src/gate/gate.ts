@@ -87,7 +87,8 @@ interface Figures {
 
 /**
  * Checks models (ONNX or TFLite) against their budgets: size, params and MACs from the model
- * analysis, latency per device from the kernel regressors (predicted; ONNX only), and with
+ * analysis, latency per device from the lookup tables or the kernel regressors (predicted; ONNX
+ * kernels on onnxruntime devices, TFLite ops on devices whose runtime loads TFLite), and with
  * `measure: true` also timed on the attached device (measured). A figure the gate cannot compute
  * in full (unknown ops, nodes without a predictor) is an input error, never a silent pass.
  */
@@ -154,10 +155,13 @@ export class GateService {
         warn(device, p.warnings);
       }
     }
-    this.checkRunnable(budget, analysis, new Set(predicted.keys()));
-    if (viaKernels.length && analysis.format !== 'tflite') {
+    // A TFLite model without a table is predicted op by op on devices whose runtime loads TFLite and that have op regressors.
+    const viaOps = analysis.format === 'tflite' ? await this.withTfliteRegressors(viaKernels) : [];
+    this.checkRunnable(budget, analysis, new Set([...predicted.keys(), ...viaOps]));
+    const predictable = analysis.format === 'tflite' ? viaOps : viaKernels;
+    if (predictable.length) {
       const kernels = await this.kernels();
-      for (const device of viaKernels) {
+      for (const device of predictable) {
         const t1 = process.hrtime.bigint();
         const predictor = kernels.predictor(device);
         if (predictor.file) {
@@ -178,10 +182,17 @@ export class GateService {
     return { budget, bytes, sizeBytes, analysis, analysisSeconds, predicted, measured: new Map(), notes };
   }
 
+  /** Devices (of `devices`) whose runtime loads TFLite and that have regressors: TFLite op regressors (tailor profile --kernels). */
+  private async withTfliteRegressors(devices: string[]): Promise<string[]> {
+    const { modelPath } = await import('../kernels/store.js');
+    return devices.filter((d) => deviceModelFormat(this.devices.get(d)) === 'tflite' && fs.existsSync(modelPath(this.devices.ws, d)));
+  }
+
   /**
-   * A TFLite model's latency comes from a lookup table (exported subnets) or from a device whose
-   * runtime loads TFLite (tflite-wasm, adb-tflite, an agent running tflite-wasm), which in turn
-   * runs nothing else; the kernel regressors read ONNX only.
+   * A TFLite model's latency comes from a lookup table (exported subnets), from the TFLite op
+   * regressors of a device whose runtime loads TFLite, or from measuring on such a device
+   * (tflite-wasm, adb-tflite, an agent running tflite-wasm), which in turn runs nothing else.
+   * `predictable`: devices with a predicted figure for this model (table or op regressors).
    */
   private checkRunnable(budget: Budget, analysis: ModelAnalysis, fromTables: Set<string>): void {
     const tflite = analysis.format === 'tflite';

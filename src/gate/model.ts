@@ -17,7 +17,7 @@ export interface ModelRef {
 
 /** The backend that measures TFLite models (src/runtime/tflite-wasm); every other backend runs ONNX. */
 export const TFLITE_BACKEND = 'tflite-wasm';
-export const TFLITE_NO_PREDICTION = 'TFLite models get a predicted latency only when Tailor exported them and the device has a lookup table for their space (the kernel regressors read ONNX models only)';
+export const TFLITE_NO_PREDICTION = 'TFLite models get a predicted latency from a lookup table when Tailor exported them, or from the TFLite op regressors of a device whose runtime loads TFLite (tailor profile --device local-tflite --kernels); this device has neither for this model';
 
 /** The model's bytes (read once; the gate never writes anything beside the model). */
 export function readModel(ref: ModelRef): Uint8Array {

@@ -1,4 +1,6 @@
 import { AnalysisOptions } from '../analysis/analyze';
+import { isTfliteBytes } from '../analysis/model';
+import { TailorError } from '../core/errors';
 import { kernelFeatures } from './features';
 import { KernelType, planKernels } from './fusion';
 import { loadKernelGraph, outputBytes } from './graph';
@@ -8,7 +10,8 @@ import { KernelModelFile } from './store';
 export interface KernelRow {
   /** The kernel: its main node's name, or ReorderInput:/ReorderOutput:<tensor>. */
   kernel: string;
-  type: KernelType;
+  /** ONNX: the kernel type (fusion.ts); TFLite: the op kind (tflite-ops.ts). */
+  type: KernelType | string;
   /** Original nodes the kernel executes (fused groups list several; reorders none). */
   nodes: string[];
   nchwc: boolean;
@@ -61,6 +64,12 @@ export class KernelPredictor {
   }
 
   predict(bytes: Uint8Array, options: AnalysisOptions = {}): ModelPrediction {
+    if (isTfliteBytes(bytes)) {
+      throw new TailorError('UNSUPPORTED_MODEL_FORMAT', {
+        file: options.file ?? 'model', format: 'TFLite',
+        reason: `device "${this.file.device.id}" runs ONNX models (its regressors are onnxruntime kernel regressors); predict the model's ONNX form, or use a device whose runtime loads TFLite (e.g. local-tflite)`,
+      });
+    }
     const g = loadKernelGraph(bytes, options);
     const plan = planKernels(g, { blockSize: this.file.blockSize });
     const macs = new Map(g.nodes.map((n) => [n.name, n.macs ?? 0]));

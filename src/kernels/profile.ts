@@ -1,25 +1,19 @@
-import * as fs from 'node:fs';
-import { PROFILE_DEFAULTS, REFERENCE_RUNS_FACTOR } from '../core/defaults';
-import { TailorError } from '../core/errors';
-import { median, summarize } from '../core/latency';
+import { PROFILE_DEFAULTS } from '../core/defaults';
+import { median } from '../core/latency';
 import { Workspace } from '../core/workspace';
 import { OnnxGraph } from '../export/onnx-graph';
-import { withTableLock } from '../latency/table';
 import { DeviceBackend, NodeEvent } from '../runtime/backend';
 import { DeviceDescriptor } from '../runtime/devices';
-import { Fingerprint, describeFingerprint } from '../runtime/fingerprint';
+import { Fingerprint } from '../runtime/fingerprint';
 import { withMachineLock } from '../runtime/machine-lock';
-import { measureProfiledRoundRobin } from '../runtime/measure';
 import { attributeOptimized, eventKeys, OptimizedNode, readOptimizedGraph } from './attribute';
 import { FEATURE_NAMES, kernelFeatures } from './features';
 import { KERNEL_TYPES, KernelType, planKernels } from './fusion';
 import { loadKernelGraph, outputBytes } from './graph';
+import { KernelProfileFormat, runKernelProfile } from './profile-driver';
 import { trainTypeModel } from './regressors';
 import { sampleGraph } from './sampler';
-import {
-  KERNEL_MODEL_SCHEMA, KERNEL_PROFILE_SCHEMA, KernelModelFile, KernelProfile, KernelSample, ProfiledGraph,
-  profilePath, readKernelProfile, saveKernelModel, saveKernelProfile,
-} from './store';
+import { KERNEL_MODEL_SCHEMA, KernelModelFile, KernelProfile, KernelSample, ProfiledGraph } from './store';
 
 export interface KernelProfileOptions {
   seed: number;
@@ -44,11 +38,11 @@ export const KERNEL_PROFILE_DEFAULTS = {
 /** Graphs of the drift references: fixed for a seed, timed in every window. */
 export const REFERENCE_INDICES = [1_000_000, 1_000_003, 1_000_004];
 
-export interface KernelProfileResult {
+export interface KernelProfileResult<K extends string = KernelType> {
   profileFile: string;
   modelFile: string;
-  profile: KernelProfile;
-  model: KernelModelFile;
+  profile: KernelProfile<K>;
+  model: KernelModelFile<K>;
   measuredGraphs: number;
   skippedGraphs: number;
   seconds: number;
@@ -152,12 +146,8 @@ export function kernelMeasurements(prepared: Pick<PreparedGraph, 'kernels' | 'by
   };
 }
 
-function measureBatch(backend: DeviceBackend, graphs: PreparedGraph[], extras: Uint8Array[], o: KernelProfileOptions, onPass: (p: number) => void) {
-  return measureProfiledRoundRobin(backend, graphs.map((gr) => () => gr.bytes), extras, { ...o, extraRunsFactor: REFERENCE_RUNS_FACTOR }, onPass);
-}
-
 /** Per batch window: baseline / references-in-that-window (median over references), as the LUT profiler corrects drift. */
-export function batchScales(p: Pick<KernelProfile, 'reference'>): { scales: number[]; baseline: number[] } {
+export function batchScales(p: Pick<KernelProfile<string>, 'reference'>): { scales: number[]; baseline: number[] } {
   const windows = p.reference.msByBatch;
   const baseline = p.reference.graphs.map((_, i) => median(windows.map((w) => w[i])));
   return { scales: windows.map((w) => median(w.map((ms, i) => baseline[i] / ms))), baseline };
@@ -191,18 +181,18 @@ export function fitPerEventMs(rows: { y: number; events: number; wall: number }[
  * constant that would swamp its small kernels. Graphs whose kernels would need scaling by more
  * than 2x are left out (a measurement disturbed by another process).
  */
-export function kernelLabels(p: KernelProfile): { samples: KernelSample[]; overheadMs: number; outputMsPerMiB: number; perEventMs: number; skippedGraphs: number } {
+export function kernelLabels<K extends string = KernelType>(p: KernelProfile<K>): { samples: KernelSample<K>[]; overheadMs: number; outputMsPerMiB: number; perEventMs: number; skippedGraphs: number } {
   const { scales } = batchScales(p);
-  const scaleOf = (gr: ProfiledGraph) => scales[gr.batch] ?? 1;
+  const scaleOf = (gr: ProfiledGraph<K>) => scales[gr.batch] ?? 1;
   const perBatch = (v: number[]) => median(v.map((x, i) => x * (scales[i] ?? 1)));
   const overheadMs = perBatch(p.overheadMs.map((o) => o.p50 ?? o.mean));
   const outputMsPerMiB = Math.max(perBatch(p.outputMsPerMiB), 0);
-  const fixedOf = (gr: ProfiledGraph) => overheadMs + outputMsPerMiB * (gr.outputBytes / 2 ** 20);
+  const fixedOf = (gr: ProfiledGraph<K>) => overheadMs + outputMsPerMiB * (gr.outputBytes / 2 ** 20);
   const perEventMs = fitPerEventMs(p.graphs.map((gr) => {
     const s = scaleOf(gr);
     return { y: gr.wallMs * s - fixedOf(gr) - s * gr.kernels.reduce((a, k) => a + k.ms, 0), events: gr.kernels.reduce((a, k) => a + k.events, 0), wall: gr.wallMs * s };
   }));
-  const samples: KernelSample[] = [];
+  const samples: KernelSample<K>[] = [];
   let skippedGraphs = 0;
   for (const gr of p.graphs) {
     const s = scaleOf(gr);
@@ -246,76 +236,23 @@ export function referenceGraphs(seed: number): Uint8Array[] {
  * kernel it belongs to, saves after every window (an interrupted run resumes), then trains one
  * random forest per kernel type and saves it beside the measurements.
  */
-export async function profileKernels(ws: Workspace, device: DeviceDescriptor, backend: DeviceBackend, fingerprint: Fingerprint, o: KernelProfileOptions): Promise<KernelProfileResult> {
-  if (!Number.isInteger(o.samples) || o.samples < 1) throw new TailorError('INVALID_OPTION', { option: '--samples', reason: 'must be a positive integer' });
-  const file = profilePath(ws, device.id);
-  const started = Date.now();
-  return withTableLock(file, async () => {
-    // --force starts over without reading the old file (it may be damaged); it is kept as .bak
-    if (o.force && fs.existsSync(file)) fs.renameSync(file, `${file}.bak-${Date.now()}`);
-    let profile: KernelProfile | null = fs.existsSync(file) ? readKernelProfile(file) : null;
-    if (profile && !o.force) {
-      if (profile.device.fingerprint?.hash !== fingerprint.hash || profile.backend.threads !== backend.threads) {
-        const recorded = profile.device.fingerprint ? describeFingerprint(profile.device.fingerprint) : 'none';
-        throw new TailorError('FINGERPRINT_MISMATCH', { file, table: `${recorded}, ${profile.backend.threads} thread(s)`, current: `${describeFingerprint(fingerprint)}, ${backend.threads} thread(s)` });
-      }
-      if (profile.method.seed !== o.seed) {
-        throw new TailorError('INVALID_OPTION', { option: '--seed', reason: `${file} was measured with seed ${profile.method.seed}; pass --seed ${profile.method.seed} to extend it, or --force to start over` });
-      }
-    }
-    const now = new Date().toISOString();
-    if (!profile) {
-      const blockSize = await detectBlockSize(backend);
-      profile = {
-        schema: KERNEL_PROFILE_SCHEMA, device: { id: device.id, fingerprint },
-        backend: { name: backend.name, version: backend.runtimeVersion(), threads: backend.threads }, created: now, updated: now,
-        method: { seed: o.seed, samples: o.samples, batchSize: o.batchSize, warmup: o.warmup, passes: o.passes, wallRunsPerPass: o.wallRunsPerPass, profileRunsPerPass: o.profileRunsPerPass },
-        blockSize, overheadMs: [], outputMsPerMiB: [], reference: { graphs: REFERENCE_INDICES.map((i) => sampleGraph(o.seed, i).id), msByBatch: [] }, graphs: [], complete: false,
-      };
-    }
-    const p = profile;
-    p.method.samples = Math.max(p.method.samples, o.samples);
-    const have = new Set(p.graphs.map((gr) => gr.index));
-    const todo = Array.from({ length: o.samples }, (_, i) => i).filter((i) => !have.has(i));
-    const batches: number[][] = [];
-    for (let i = 0; i < todo.length; i += o.batchSize) batches.push(todo.slice(i, i + o.batchSize));
-    const total = batches.length * (o.passes + 1) + 1;
-    let done = 0;
-    const extras = [overheadProbe(), ...outputProbes(), ...referenceGraphs(o.seed)];
-    for (const batch of batches) {
-      o.signal?.throwIfAborted();
-      o.onProgress?.({ done, total, message: `graphs ${batch[0] + 1}-${batch[batch.length - 1] + 1}/${o.samples}: building and loading` });
-      const prepared: PreparedGraph[] = [];
-      for (const i of batch) prepared.push(await prepare(backend, i, o.seed, p.blockSize));
-      done++;
-      const { wall, events, extraWall } = await withMachineLock(
-        () => measureBatch(backend, prepared, extras, o, (pass) => o.onProgress?.({ done: done + pass - 1, total, message: `graphs ${batch[0] + 1}-${batch[batch.length - 1] + 1}/${o.samples}: pass ${pass}/${o.passes}` })),
-        () => o.onProgress?.({ done, total, message: 'waiting for another measurement on this machine' }),
-      );
-      done += o.passes;
-      const [overhead, withoutOutput, withOutput, ...refs] = extraWall;
-      const batchIndex = p.overheadMs.length;
-      p.overheadMs.push(summarize(overhead));
-      p.outputMsPerMiB.push(Math.round(((median(withOutput) - median(withoutOutput)) / OUTPUT_PROBE_MIB) * 1e6) / 1e6);
-      p.reference.msByBatch.push(refs.map((r) => Math.round(median(r) * 1e6) / 1e6));
-      prepared.forEach((gr, i) => {
-        const { ms, events: n, unattributedMs } = kernelMeasurements(gr, events[i]);
-        p.graphs.push({
-          index: gr.index, id: gr.id, family: gr.family, batch: batchIndex, wallMs: median(wall[i]), outputBytes: gr.outputBytes,
-          kernels: gr.kernels.map((k) => ({ ...k, ms: Math.round(ms.get(k.id)! * 1e6) / 1e6, events: n.get(k.id)! })),
-          agreement: gr.agreement ? { ...gr.agreement, unattributedMs } : null,
-        });
-      });
-      p.graphs.sort((a, b) => a.index - b.index);
-      p.updated = new Date().toISOString();
-      saveKernelProfile(ws, p);
-    }
-    o.onProgress?.({ done, total, message: 'training one random forest per kernel type' });
-    p.complete = p.graphs.length >= p.method.samples;
-    saveKernelProfile(ws, p);
-    const model = trainKernelModel(p);
-    const modelFile = saveKernelModel(ws, model);
-    o.onProgress?.({ done: total, total, message: 'done' });
-    return { profileFile: file, modelFile, profile: p, model, measuredGraphs: todo.length, skippedGraphs: o.samples - todo.length, seconds: (Date.now() - started) / 1000 };
-  });
+export function profileKernels(ws: Workspace, device: DeviceDescriptor, backend: DeviceBackend, fingerprint: Fingerprint, o: KernelProfileOptions): Promise<KernelProfileResult> {
+  const onnx: KernelProfileFormat<KernelType, PreparedGraph> = {
+    blockSize: () => detectBlockSize(backend),
+    referenceIds: (seed) => REFERENCE_INDICES.map((i) => sampleGraph(seed, i).id),
+    extras: (seed) => [overheadProbe(), ...outputProbes(), ...referenceGraphs(seed)],
+    preparing: 'building and loading',
+    prepare: (index, p) => prepare(backend, index, o.seed, p.blockSize),
+    measure: (run, onWait) => withMachineLock(run, onWait),
+    splitExtras: ([overhead, withoutOutput, withOutput, ...references]) => ({
+      overhead, references, outputMsPerMiB: Math.round(((median(withOutput) - median(withoutOutput)) / OUTPUT_PROBE_MIB) * 1e6) / 1e6,
+    }),
+    measureKernels: (gr, runs) => {
+      const { ms, events, unattributedMs } = kernelMeasurements(gr, runs);
+      return { ms, events, agreement: gr.agreement ? { ...gr.agreement, unattributedMs } : null };
+    },
+    train: trainKernelModel,
+    trainedPer: 'kernel type',
+  };
+  return runKernelProfile(ws, device, backend, fingerprint, o, onnx);
 }

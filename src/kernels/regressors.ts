@@ -1,7 +1,6 @@
 import { RandomForestRegression } from 'ml-random-forest';
 import { median } from '../core/latency';
 import { Rng, deriveSeed } from '../core/rng';
-import { KernelType } from './fusion';
 import { KernelSample, TypeModel } from './store';
 
 /** Below this many samples a type is predicted by its median ms/work instead of a forest. */
@@ -28,7 +27,7 @@ export const MAX_TRAIN_SAMPLES = 1000;
  * moved), so a forest's piecewise-constant answer becomes a throughput, which carries to sizes
  * between and beyond the sampled ones better than raw milliseconds do.
  */
-export function trainTypeModel(type: KernelType, samples: KernelSample[], seed: number): TypeModel {
+export function trainTypeModel(type: string, samples: KernelSample<string>[], seed: number): TypeModel {
   const ratios = samples.map((s) => s.ms / s.work);
   const medianMsPerWork = median(ratios);
   if (samples.length < MIN_FOREST_SAMPLES) {

@@ -8,8 +8,10 @@ import { DeviceBackend, LoadedModel } from '../runtime/backend';
 import { withMachineLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { speedFactor } from '../profiling/reference';
-import { KernelPredictor } from './predict';
+import type { ModelPrediction } from './predict';
 import { referenceGraphs } from './profile';
+import type { KernelModelFile } from './store';
+import { tfliteReferenceGraphs } from './tflite-profile';
 
 export interface ModelValidationRow {
   model: string;
@@ -45,24 +47,33 @@ export interface ModelValidateOptions {
 
 export const MODEL_VALIDATE_DEFAULTS = { warmup: VALIDATE_DEFAULTS.warmup, passes: 10, runsPerPass: VALIDATE_DEFAULTS.runsPerPass } as const;
 
-export function listOnnxModels(dir: string): string[] {
+/** The model files of a directory in the format the regressors read (.onnx or .tflite), sorted. */
+export function listModels(dir: string, format: 'onnx' | 'tflite' = 'onnx'): string[] {
   const stat = fs.statSync(dir, { throwIfNoEntry: false });
   if (!stat?.isDirectory()) throw new TailorError('INVALID_OPTION', { option: '--models', reason: `${dir} is not a directory` });
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort().map((f) => path.join(dir, f));
-  if (!files.length) throw new TailorError('INVALID_OPTION', { option: '--models', reason: `${dir} holds no .onnx file` });
+  const ext = `.${format}`;
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith(ext)).sort().map((f) => path.join(dir, f));
+  if (!files.length) throw new TailorError('INVALID_OPTION', { option: '--models', reason: `${dir} holds no ${ext} file (the device's regressors read ${format === 'tflite' ? 'TFLite' : 'ONNX'} models)` });
   return files;
 }
 
+/** What validation needs of a predictor: ONNX kernel regressors or TFLite op regressors. */
+export interface ValidatedPredictor {
+  file: Pick<KernelModelFile<string>, 'format' | 'seed' | 'reference' | 'device'>;
+  predict(bytes: Uint8Array, options: { file?: string; inputShapes?: Record<string, number[]> }): ModelPrediction;
+}
+
 /**
- * Measures every .onnx of a directory end to end (round-robin passes, the same protocol as
- * `validate --space`, with the kernel profile's drift references beside them) and compares with
- * the kernel regressors' predictions.
+ * Measures every model of a directory (.onnx, or .tflite for TFLite op regressors) end to end
+ * (round-robin passes, the same protocol as `validate --space`, with the kernel profile's drift
+ * references beside them) and compares with the regressors' predictions.
  */
-export async function validateModels(predictor: KernelPredictor, dir: string, backend: DeviceBackend, o: ModelValidateOptions): Promise<ModelValidationReport> {
-  const files = listOnnxModels(dir);
+export async function validateModels(predictor: ValidatedPredictor, dir: string, backend: DeviceBackend, o: ModelValidateOptions): Promise<ModelValidationReport> {
+  const format = predictor.file.format ?? 'onnx';
+  const files = listModels(dir, format);
   const predictions = files.map((f) => predictor.predict(fs.readFileSync(f), { file: f, inputShapes: o.inputShapes }));
   const calibrate = o.calibrate !== false;
-  const extras = calibrate ? referenceGraphs(predictor.file.seed) : [];
+  const extras = calibrate ? (format === 'tflite' ? tfliteReferenceGraphs(predictor.file.seed) : referenceGraphs(predictor.file.seed)) : [];
   const models: LoadedModel[] = [];
   let measured: number[][];
   try {

@@ -120,7 +120,7 @@ export class DeviceService {
     if (fs.existsSync(modelPath(this.ws, d.id))) {
       summaries.push(this.summary(modelPath(this.ws, d.id), 'kernel-regressors', null, () => {
         const k = loadKernelModelFile(this.ws, d.id).model;
-        return { m: k, space: null, resolutions: [], entries: Object.keys(k.models).length, method: 'kernel regressors' };
+        return { m: k, space: null, resolutions: [], entries: Object.keys(k.models).length, method: k.format === 'tflite' ? 'TFLite op regressors' : 'kernel regressors' };
       }));
     }
     return summaries.map(({ recorded, ...s }): DeviceTable => {

@@ -134,7 +134,7 @@ describe('HTTP: POST /gate and POST /latency/predict { device, model }', () => {
     expectError(await post(server, '/gate', { model: 'missing.onnx', limits }), 404, /Model file missing\.onnx does not exist/);
     expectError(await post(bare, '/gate', upload(Buffer.from('\x1c\x00\x00\x00TFL3\x00\x00'), { limits: '{"size": "1 MB"}' }, 'm.tflite')), 422, /m\.tflite is not a valid TFLite model/);
     fs.writeFileSync(path.join(modelDir, 'model.tflite'), Buffer.from('\x1c\x00\x00\x00TFL3\x00\x00'));
-    expectError(await post(server, '/latency/predict', { device: 'local-cpu', model: 'model.tflite' }), 415, /model\.tflite is a TFLite model: TFLite models get a predicted latency only when Tailor exported them/);
+    expectError(await post(server, '/latency/predict', { device: 'local-cpu', model: 'model.tflite' }), 415, /model\.tflite is a TFLite model: device "local-cpu" \(backend ort-cpu\) runs ONNX models/);
     expectError(await post(bare, '/gate', upload(Buffer.from('not a model'), { limits: '{"size": "1 MB"}' })), 422, /tiny\.onnx is not a valid ONNX model/);
     expectError(await post(bare, '/gate', upload(tinyModel({ dynamic: true }), { limits: '{"size": "1 MB"}' })), 422, /input "input" has a dynamic shape/);
     expectError(await post(bare, '/gate', upload(tinyModel(), { limits: '{"size": ' })), 400, /"limits" must be JSON text/);

@@ -140,7 +140,7 @@ describe('tailor gate (CLI)', () => {
     budgetsFile(dir, [{ name: 'stem', model: 'models/stem.tflite', limits: { latency: { 'local-cpu': '5 ms' } } }]);
     const latency = gate(dir, [], { home });
     assert.equal(latency.status, 2);
-    assert.match(latency.stderr, /Budget "stem": cannot gate latency on "local-cpu" of models\/stem\.tflite: TFLite models get a predicted latency only when Tailor exported them and the device has a lookup table for their space \(the kernel regressors read ONNX models only\); set "measure": true with a device whose backend is tflite-wasm/);
+    assert.match(latency.stderr, /Budget "stem": cannot gate latency on "local-cpu" of models\/stem\.tflite: TFLite models get a predicted latency from a lookup table when Tailor exported them, or from the TFLite op regressors of a device whose runtime loads TFLite \(tailor profile --device local-tflite --kernels\); this device has neither for this model; set "measure": true with a device whose backend is tflite-wasm/);
   });
 
   it('saves a baseline and reports deltas against it (▲/▼ in markdown)', () => {

@@ -150,7 +150,7 @@ describe('supernet runs over HTTP: train, acc-predictor and search jobs, GET /ru
     assert.deepEqual(job.result.targets.map((t: { target: string }) => t.target), ['small', 'any']);
     // (The first event is the job's state when the stream opened.)
     const progress = stream.filter((e) => e.event === 'progress').map((e) => JSON.parse(e.data)).filter((p) => p.message);
-    assert.ok(progress.length > 0 && progress.every((p) => /^(small|any): (searching|exporting)/.test(p.message) && p.progress >= 0 && p.progress <= 1), JSON.stringify(progress.map((p) => p.message)));
+    assert.ok(progress.length > 0 && progress.every((p) => /^(small|any): (searching|scoring \d+ front candidates|exporting)/.test(p.message) && p.progress >= 0 && p.progress <= 1), JSON.stringify(progress.map((p) => p.message)));
     expectError(await call(server, 'POST', '/jobs', { type: 'search', params: { ...searchParams, name: 's1' } }), 409, /Search "s1" of run "quick" already exists/);
 
     const run = (await call(server, 'GET', '/runs/quick')).json;

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { buildIR } from '../../src/core/ir';
 import { netFromArch } from '../../src/core/net';
 import { getSpace } from '../../src/core/space';
+import { exportPiecesOnnx } from '../../src/export/onnx';
 import { exportPiecesTflite } from '../../src/export/tflite';
 import { seededWeights } from '../../src/export/weights';
 import { cli, tempDir } from '../helpers';
@@ -44,11 +45,18 @@ describe('TFLite devices from the CLI (tflite-wasm: local-tflite)', () => {
     const space = getSpace(SPACE);
     const piece = path.join(home, 'stem.tflite');
     fs.writeFileSync(piece, exportPiecesTflite(buildIR(netFromArch(space, { ...ARCH, space: space.id })).pieces.slice(0, 1), { weights: seededWeights(0) }));
+    // not an exported subnet: the TFLite op regressors would answer, and this device has none yet
     const r = cli(['predict', '--device', 'local-tflite', '--model', piece], home);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /stem\.tflite is a TFLite model: TFLite models get a predicted latency only when Tailor exported them/);
-    const kernels = cli(['profile', '--device', 'local-tflite', '--kernels'], home);
-    assert.equal(kernels.status, 2);
-    assert.match(kernels.stderr, /kernel regressors are built for onnxruntime devices; "local-tflite" runs TFLite/);
+    assert.match(r.stderr, /No kernel regressors for device "local-tflite" \(looked for .*\)\. Run: tailor profile --device local-tflite --kernels/);
+    // a model in the format the device does not run
+    const onnx = path.join(home, 'stem.onnx');
+    fs.writeFileSync(onnx, exportPiecesOnnx(buildIR(netFromArch(space, { ...ARCH, space: space.id })).pieces.slice(0, 1), { weights: seededWeights(0) }));
+    const mismatch = cli(['predict', '--device', 'local-tflite', '--model', onnx], home);
+    assert.equal(mismatch.status, 2);
+    assert.match(mismatch.stderr, /stem\.onnx is a ONNX model: device "local-tflite" \(backend tflite-wasm\) runs TFLite models/);
+    const reverse = cli(['predict', '--device', 'local-cpu', '--model', piece], home);
+    assert.equal(reverse.status, 2);
+    assert.match(reverse.stderr, /stem\.tflite is a TFLite model: device "local-cpu" \(backend ort-cpu\) runs ONNX models/);
   });
 });

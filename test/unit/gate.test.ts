@@ -246,10 +246,10 @@ describe('gate: TFLite models', () => {
     assert.deepEqual(toJsonReport(report)[1].failures.map((f) => f.check), ['params', 'macs']);
   });
 
-  it('latency: no predicted figure for TFLite yet; measured on a tflite-wasm device only', async () => {
+  it('latency: without table or TFLite op regressors no predicted figure for TFLite; measured on a tflite-wasm device only', async () => {
     const latency = (device: string, measure: boolean, model = 'net.tflite') => gate.run(budgets({ name: 'b', model, measure, limits: { latency: { [device]: '10 ms' } } }));
-    await assert.rejects(latency('local-cpu', false), code('INCOMPLETE_FIGURE', /^Budget "b": cannot gate latency on "local-cpu" of net\.tflite: TFLite models get a predicted latency only when Tailor exported them and the device has a lookup table for their space \(the kernel regressors read ONNX models only\); set "measure": true with a device whose backend is tflite-wasm \(e\.g\. local-tflite\) to gate measured latency$/));
-    await assert.rejects(latency('tfl', false), code('INCOMPLETE_FIGURE', /TFLite models get a predicted latency only when Tailor exported them/));
+    await assert.rejects(latency('local-cpu', false), code('INCOMPLETE_FIGURE', /^Budget "b": cannot gate latency on "local-cpu" of net\.tflite: TFLite models get a predicted latency from a lookup table when Tailor exported them, or from the TFLite op regressors of a device whose runtime loads TFLite \(tailor profile --device local-tflite --kernels\); this device has neither for this model; set "measure": true with a device whose backend is tflite-wasm \(e\.g\. local-tflite\) to gate measured latency$/));
+    await assert.rejects(latency('tfl', false), code('INCOMPLETE_FIGURE', /TFLite models get a predicted latency from a lookup table when Tailor exported them, or from the TFLite op regressors/));
     await assert.rejects(latency('local-cpu', true), code('INCOMPLETE_FIGURE', /cannot gate latency on "local-cpu" of net\.tflite: device "local-cpu" \(backend ort-cpu\) cannot run TFLite models/));
     await assert.rejects(latency('tfl', true, 'net.onnx'), code('INCOMPLETE_FIGURE', /device "tfl" \(backend tflite-wasm\) runs TFLite models only; measure this ONNX model on an onnxruntime device/));
     assert.ok(!loaded.length, 'nothing loaded before the checks pass');
@@ -268,6 +268,26 @@ describe('gate: TFLite models', () => {
     const file = path.join(dir, 'baseline.json');
     saveBaseline(file, report);
     assert.deepEqual(readBaseline(file)[0].metrics.latencyMs, { tfl: { measured: ms } });
+  });
+
+  it('latency: predicted op by op on a TFLite device that has TFLite op regressors', async () => {
+    writeJson(path.join(home, 'devices', 'tfl-ops.json'), { id: 'tfl-ops', name: 'TFLite with op regressors', backend: 'tflite-wasm', options: {} });
+    writeJson(path.join(home, 'latency-tables', 'tfl-ops', 'kernels', 'regressors.json'), { schema: 'stand-in: only its presence is checked before the predictor is asked' });
+    const asked: string[] = [];
+    let unsupportedCount = 0;
+    const prediction = (file: string) => ({
+      device: 'tfl-ops', model: file, latencyMs: 3.5, overheadMs: 0.01, kernels: 1, breakdown: [], nodes: [], warnings: [],
+      unsupported: unsupportedCount ? [{ node: 'tanh_0', opType: 'TANH', reason: 'no regressor kind for TANH' }] : [], unsupportedCount,
+    });
+    const withOps = new GateService(devices, () => ({ predictor: (device: string) => ({ predict: (_bytes: Uint8Array, o: { file?: string } = {}) => (asked.push(device), prediction(o.file!)) }) }));
+    const run = (limits: Record<string, string>) => withOps.run(budgets({ name: 'b', model: 'net.tflite', limits: { latency: limits } }));
+    const [r] = (await run({ 'tfl-ops': '3 ms' })).results;
+    assert.deepEqual(asked, ['tfl-ops']);
+    assert.deepEqual(r.checks.map((c) => [c.id, c.value, c.passed]), [['latency:tfl-ops:predicted', 3.5, false]]);
+    // a device without them keeps the clear message; an op without predictor is never a silent pass
+    await assert.rejects(run({ tfl: '3 ms' }), code('INCOMPLETE_FIGURE', /this device has neither for this model/));
+    unsupportedCount = 1;
+    await assert.rejects(run({ 'tfl-ops': '3 ms' }), code('INCOMPLETE_FIGURE', /1 node\(s\) have no kernel predictor \(node "tanh_0" \(TANH\): no regressor kind for TANH\)/));
   });
 });
 

@@ -67,7 +67,7 @@ class LatencyController {
     return { device: body.device, count: results.length, results };
   }
 
-  /** { device, model, inputShape? }: an ONNX model of the allowed model directory, from the kernel regressors. */
+  /** { device, model, inputShape? }: an ONNX (or, on a TFLite device, a .tflite) model of the allowed model directory, from the kernel (op) regressors. */
   private async predictModel(body: PredictDto) {
     const others = (['arch', 'archs', 'space', 'breakdown'] as const).filter((k) => body[k] !== undefined);
     if (others.length) throw new TailorError('INVALID_REQUEST', { reason: `"model" comes without ${others.map((k) => `"${k}"`).join(', ')} (those are for architectures of a search space)` });
@@ -78,6 +78,7 @@ class LatencyController {
     // Regressors measured on other hardware or another runtime: a warning, or a 409 with "strict".
     const stale = await this.devices.checkMeasuredOn(this.devices.get(body.device), predictor.file, { kind: 'kernel regressors file', file: `kernel regressors of ${body.device}`, refresh: `tailor profile --device ${body.device} --kernels --force` }, body.strict);
     const { bytes } = readAllowedModel(this.config.modelDir, body.model!);
+    this.kernels.checkFormat(body.device, bytes, body.model!); // ONNX on a TFLite device or the reverse: 415
     const result = predictor.predict(bytes, { file: body.model, inputShapes });
     return { ...result, warnings: [...stale, ...result.warnings] };
   }

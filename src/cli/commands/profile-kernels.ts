@@ -8,11 +8,7 @@ import type { ProfileCliOptions } from './profile';
 export async function run(opts: ProfileCliOptions, global: GlobalOptions): Promise<void> {
   if (opts.space !== undefined) throw new TailorError('INVALID_OPTION', { option: '--kernels', reason: 'give either --space or --kernels, not both' });
   const { devices } = services(global);
-  const backend = devices.get(opts.device).backend;
-  if (backend === 'tflite-wasm') {
-    // The kernel graphs are ONNX and attributed through onnxruntime's optimized graph.
-    throw new TailorError('INVALID_OPTION', { option: '--kernels', reason: `kernel regressors are built for onnxruntime devices; "${opts.device}" runs TFLite (${backend}): profile its lookup tables with --space, and gate .tflite models with "measure": true` });
-  }
+  // a device whose runtime loads TFLite gets TFLite op regressors (src/kernels/tflite-profile.ts)
   const kernels = new KernelsService(devices);
   const bar = progressBar(`profile kernels ${opts.device}`);
   let result;
@@ -27,12 +23,12 @@ export async function run(opts: ProfileCliOptions, global: GlobalOptions): Promi
   const types = Object.entries(result.model.models).map(([t, m]) => ({ type: t, samples: m!.samples, forest: m!.forest !== null, fitMapePct: m!.fitMapePct }));
   if (opts.json) {
     return printJson({
-      profile: result.profileFile, regressors: result.modelFile, graphs: result.profile.graphs.length, measuredGraphs: result.measuredGraphs,
+      format: result.model.format ?? 'onnx', profile: result.profileFile, regressors: result.modelFile, graphs: result.profile.graphs.length, measuredGraphs: result.measuredGraphs,
       skippedGraphs: result.skippedGraphs, seconds: result.seconds, seed: result.profile.method.seed, blockSize: result.profile.blockSize,
       overheadMs: result.model.overheadMs, types,
     });
   }
   console.log(`kernel profile: ${result.profileFile} (${result.profile.graphs.length} graphs, seed ${result.profile.method.seed}; ${result.measuredGraphs} measured now, ${result.skippedGraphs} already there)`);
-  console.log(`regressors: ${result.modelFile} (NCHWc block ${result.profile.blockSize || 'none'}, fixed cost ${result.model.overheadMs.toFixed(4)} ms)`);
-  console.log(types.map((t) => `  ${t.type.padEnd(10)} ${String(t.samples).padStart(5)} kernels  ${t.forest ? 'random forest' : 'median ms/work'}`).join('\n'));
+  console.log(`regressors: ${result.modelFile} (${result.model.format === 'tflite' ? 'TFLite ops' : `NCHWc block ${result.profile.blockSize || 'none'}`}, fixed cost ${result.model.overheadMs.toFixed(4)} ms)`);
+  console.log(types.map((t) => `  ${t.type.padEnd(17)} ${String(t.samples).padStart(5)} kernels  ${t.forest ? 'random forest' : 'median ms/work'}`).join('\n'));
 }

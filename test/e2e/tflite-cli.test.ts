@@ -54,7 +54,7 @@ describe('TFLite devices from the CLI (tflite-wasm: local-tflite)', () => {
     fs.writeFileSync(onnx, exportPiecesOnnx(buildIR(netFromArch(space, { ...ARCH, space: space.id })).pieces.slice(0, 1), { weights: seededWeights(0) }));
     const mismatch = cli(['predict', '--device', 'local-tflite', '--model', onnx], home);
     assert.equal(mismatch.status, 2);
-    assert.match(mismatch.stderr, /stem\.onnx is a ONNX model: device "local-tflite" \(backend tflite-wasm\) runs TFLite models/);
+    assert.match(mismatch.stderr, /stem\.onnx is an ONNX model: device "local-tflite" \(backend tflite-wasm\) runs TFLite models/);
     const reverse = cli(['predict', '--device', 'local-cpu', '--model', piece], home);
     assert.equal(reverse.status, 2);
     assert.match(reverse.stderr, /stem\.tflite is a TFLite model: device "local-cpu" \(backend ort-cpu\) runs ONNX models/);

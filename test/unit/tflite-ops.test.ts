@@ -165,7 +165,7 @@ describe('TFLite op predictor: predictions', () => {
     g.output(g.globalAvgPool(g.input('input', [1, 8, 4, 4])));
     const onnx = g.bytes();
     const tflite = fusionGraph();
-    assert.throws(() => new TfliteOpPredictor(medianModel(TFLITE_OP_KINDS)).predict(onnx, { file: 'm.onnx' }), code('UNSUPPORTED_MODEL_FORMAT', /m\.onnx is a ONNX \(not TFLite\) model: device "local-tflite" runs TFLite models/));
+    assert.throws(() => new TfliteOpPredictor(medianModel(TFLITE_OP_KINDS)).predict(onnx, { file: 'm.onnx' }), code('UNSUPPORTED_MODEL_FORMAT', /m\.onnx is an ONNX \(not TFLite\) model: device "local-tflite" runs TFLite models/));
     const onnxFile = { ...medianModel([]), format: undefined, features: [...FEATURE_NAMES] } as unknown as KernelModelFile;
     assert.throws(() => new KernelPredictor(onnxFile).predict(tflite, { file: 'f.tflite' }), code('UNSUPPORTED_MODEL_FORMAT', /f\.tflite is a TFLite model: device "local-tflite" runs ONNX models/));
     const home = tempDir();
@@ -173,7 +173,7 @@ describe('TFLite op predictor: predictions', () => {
     fs.writeFileSync(path.join(home, 'm.onnx'), onnx);
     fs.writeFileSync(path.join(home, 'f.tflite'), tflite);
     // neither device has regressors here: the format is what is refused (exit code 2)
-    assert.throws(() => kernels.predict('local-tflite', path.join(home, 'm.onnx')), (e) => code('UNSUPPORTED_MODEL_FORMAT', /is a ONNX model: device "local-tflite" \(backend tflite-wasm\) runs TFLite models/)(e) && (e as TailorError).exitCode === 2);
+    assert.throws(() => kernels.predict('local-tflite', path.join(home, 'm.onnx')), (e) => code('UNSUPPORTED_MODEL_FORMAT', /is an ONNX model: device "local-tflite" \(backend tflite-wasm\) runs TFLite models/)(e) && (e as TailorError).exitCode === 2);
     assert.throws(() => kernels.predict('local-cpu', path.join(home, 'f.tflite')), code('UNSUPPORTED_MODEL_FORMAT', /is a TFLite model: device "local-cpu" \(backend ort-cpu\) runs ONNX models/));
     assert.throws(() => kernels.predict('local-tflite', path.join(home, 'f.tflite')), code('KERNELS_NOT_FOUND', /Run: tailor profile --device local-tflite --kernels/));
   });

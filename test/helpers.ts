@@ -1,7 +1,9 @@
+import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { TailorError } from '../src/core/errors';
 import { PACKAGE_ROOT } from '../src/core/workspace';
 
 export const REPO = PACKAGE_ROOT;
@@ -27,4 +29,14 @@ export interface CliResult {
 export function cli(args: string[], home?: string): CliResult {
   const r = spawnSync(process.execPath, [CLI, ...(home ? ['--home', home] : []), ...args], { encoding: 'utf8', timeout: 600_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Asserts that `p` rejects with a TailorError of this code (and a message matching `message`). */
+export function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  return assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof TailorError, String(e));
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    return true;
+  });
 }

@@ -77,3 +77,15 @@ export function expectError(r: { status: number; json: any }, status: number, me
   assert.equal(typeof r.json.error, 'string');
   assert.match(r.json.message, message);
 }
+
+/** Submits a job and follows its events to the end: the job's id, the final job (its result asserted) and the progress events. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function runJob(server: Endpoint, type: string, params: Record<string, unknown>): Promise<{ id: string; job: any; progress: any[] }> {
+  const created = await call(server, 'POST', '/jobs', { type, params });
+  assert.equal(created.status, 202, created.text);
+  const stream = await events(server, `/jobs/${created.json.id}/events`);
+  const last = stream.at(-1)!;
+  const job = JSON.parse(last.data);
+  assert.equal(last.event, 'result', `${type} job ended with ${last.event}: ${JSON.stringify(job.error)}`);
+  return { id: created.json.id as string, job, progress: stream.filter((e) => e.event === 'progress').map((e) => JSON.parse(e.data)) };
+}

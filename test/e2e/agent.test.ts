@@ -13,7 +13,7 @@ import { exportOnnx } from '../../src/export/onnx';
 import { seededWeights } from '../../src/export/weights';
 import { createApp } from '../../src/main';
 import { REPO, tempDir } from '../helpers';
-import { call, events, waitFor, expectError } from '../http';
+import { call, events, expectError, runJob, waitFor } from '../http';
 
 const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
 const TOKEN = 'board1-e2e-token-0123456789';
@@ -60,16 +60,6 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
-}
-
-async function runJob(server: Server, type: string, params: Record<string, unknown>) {
-  const created = await call(server, 'POST', '/jobs', { type, params });
-  assert.equal(created.status, 202, created.text);
-  const stream = await events(server, `/jobs/${created.json.id}/events`);
-  const last = stream.at(-1)!;
-  const job = JSON.parse(last.data);
-  assert.equal(last.event, 'result', `${type} job ended with ${last.event}: ${JSON.stringify(job.error)}`);
-  return job;
 }
 
 describe('remote boards: tailor agent against the real service', () => {
@@ -135,14 +125,14 @@ describe('remote boards: tailor agent against the real service', () => {
     const device = await call(server, 'GET', '/devices/board1');
     assert.equal(device.json.live.hash, view.fingerprint.hash, 'GET /devices/:id shows the live fingerprint the agent reported');
 
-    const profile = await runJob(server, 'profile', { device: 'board1', space: SPACE, resolutions: [20], rounds: 1, passes: 2 });
+    const { job: profile } = await runJob(server, 'profile', { device: 'board1', space: SPACE, resolutions: [20], rounds: 1, passes: 2 });
     assert.deepEqual(profile.result.measuredResolutions, [20]);
     const table = JSON.parse(fs.readFileSync(path.join(home, 'latency-tables', 'board1', `${SPACE}.json`), 'utf8'));
     assert.equal(table.device.fingerprint.hash, view.fingerprint.hash);
     assert.deepEqual([table.backend.name, table.backend.version, table.backend.threads], ['agent', view.fingerprint.runtime, 1]);
     assert.ok(Object.keys(table.entries['20']).length > 10);
 
-    const validate = await runJob(server, 'validate', { device: 'board1', space: SPACE, samples: 3, passes: 2 });
+    const { job: validate } = await runJob(server, 'validate', { device: 'board1', space: SPACE, samples: 3, passes: 2 });
     assert.equal(validate.result.rows.length, 3);
     assert.ok(validate.result.rows.every((r: { measuredMs: number }) => r.measuredMs > 0));
 

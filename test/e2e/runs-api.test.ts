@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { call, events, waitFor, expectError } from '../http';
+import { call, events, expectError, runJob, waitFor } from '../http';
 import * as fs from 'node:fs';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -27,21 +27,6 @@ async function start(home: string, dataDir: string): Promise<Server> {
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${port}` };
-}
-
-
-
-
-
-/** Submits a job and follows its events to the end: the final job and the progress events. */
-async function runJob(server: Server, type: string, params: Record<string, unknown>) {
-  const created = await call(server, 'POST', '/jobs', { type, params });
-  assert.equal(created.status, 202, created.text);
-  const stream = await events(server, `/jobs/${created.json.id}/events`);
-  const last = stream.at(-1)!;
-  const job = JSON.parse(last.data);
-  assert.equal(last.event, 'result', `${type} job ended with ${last.event}: ${JSON.stringify(job.error)}`);
-  return { id: created.json.id as string, job, progress: stream.filter((e) => e.event === 'progress').map((e) => JSON.parse(e.data)) };
 }
 
 const TINY_IO = 'ofa-mbv3-tiny@in1-out10';

@@ -10,7 +10,7 @@ import { ModelStore, sha256 } from '../../src/runtime/agent/models';
 import { AgentReport, Work, agentFingerprint } from '../../src/runtime/agent/protocol';
 import { AgentTokens, bearerToken } from '../../src/runtime/agent/tokens';
 import { LoadedModel, ProfiledModel, registerBackend } from '../../src/runtime/registry';
-import { tempDir } from '../helpers';
+import { rejectsWith, tempDir } from '../helpers';
 
 const TOKEN = 'board1-secret-token-0123';
 const report = (clock = Date.now()): AgentReport => ({
@@ -36,14 +36,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const session = (h: AgentHub, bytes = new Uint8Array([1, 2, 3]), profiled = false) => ({
   id: crypto.randomUUID(), model: h.models.put(bytes), runtime: 'ort-cpu' as const, threads: 1, profiled,
 });
-function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp) {
-  return assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof TailorError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 function throwsWith(fn: () => unknown, code: string, status: number) {
   assert.throws(fn, (e: unknown) => e instanceof TailorError && e.code === code && e.status === status);
 }

@@ -2,34 +2,10 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
 import { JobStore } from '../../src/jobs/job-store';
-import { JobContext, JobRunner, JobService } from '../../src/jobs/job.service';
+import { JobRunner, JobService } from '../../src/jobs/job.service';
 import { tempDir } from '../helpers';
+import { steppedRunner } from '../stepped-runner';
 
-/** A runner that works in steps until released, aborting when asked: stands in for profiling. */
-function steppedRunner(log: string[]): JobRunner & { release(id: string): void } {
-  const gates = new Map<string, () => void>();
-  return {
-    prepare(params) {
-      if (typeof params.device !== 'string') throw new TailorError('INVALID_OPTION', { option: 'device', reason: 'missing' });
-      return { device: params.device, params };
-    },
-    lock: (params) => `${params.device}/${params.space}`,
-    async run(params, ctx: JobContext) {
-      const name = String(params.name);
-      log.push(`start ${name}`);
-      ctx.progress(1, 2, 'half way');
-      await new Promise<void>((resolve, reject) => {
-        gates.set(name, resolve);
-        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
-      });
-      log.push(`end ${name}`);
-      return { name };
-    },
-    release(name: string) {
-      gates.get(name)?.();
-    },
-  };
-}
 
 const until = async (fn: () => boolean) => {
   for (let i = 0; i < 500 && !fn(); i++) await new Promise((r) => setTimeout(r, 5));

@@ -1,13 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { TailorError } from '../../src/core/errors';
 import { parseQueueUrl } from '../../src/jobs/redis';
 import { AgentHubOptions } from '../../src/runtime/agent/hub';
 import { ModelStore } from '../../src/runtime/agent/models';
 import { AgentReport, Work } from '../../src/runtime/agent/protocol';
 import { RedisAgentHub } from '../../src/runtime/agent/redis-hub';
 import { AgentTokens } from '../../src/runtime/agent/tokens';
-import { tempDir } from '../helpers';
+import { rejectsWith, tempDir } from '../helpers';
 import { NO_REDIS, RedisServer, startRedis } from '../redis-server';
 
 const report = (): AgentReport => ({
@@ -19,14 +18,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A promise that may reject before the test awaits it: not an unhandled rejection. */
 const later = <T>(p: Promise<T>) => (p.catch(() => undefined), p);
 
-function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp) {
-  return assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof TailorError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('the agent hub on Redis: agents of one server serve the work of another', { skip: NO_REDIS }, () => {
   let redis: RedisServer;

@@ -3,36 +3,14 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
-import { JobContext, JobEvent, JobRunner } from '../../src/jobs/job.service';
+import { JobEvent, JobRunner } from '../../src/jobs/job.service';
 import { checkQueue, parseQueueUrl } from '../../src/jobs/redis';
 import { RedisJobService } from '../../src/jobs/redis-queue';
 import { NO_REDIS, RedisServer, startRedis } from '../redis-server';
+import { steppedRunner as steppedRunnerBase } from '../stepped-runner';
 
-/** Works in steps until released, aborting when asked; `log` is shared by every service of a test (one process). */
-function steppedRunner(log: string[], tag = ''): JobRunner & { release(name: string): void } {
-  const gates = new Map<string, () => void>();
-  return {
-    prepare(params) {
-      if (typeof params.device !== 'string') throw new TailorError('INVALID_OPTION', { option: 'device', reason: 'missing' });
-      return { device: params.device, params };
-    },
-    lock: (params) => `${params.device}/${params.space}`,
-    async run(params, ctx: JobContext) {
-      const name = String(params.name);
-      log.push(`start ${name} ${ctx.attempt}${tag}`);
-      ctx.progress(1, 2, 'half way');
-      await new Promise<void>((resolve, reject) => {
-        gates.set(name, resolve);
-        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
-      });
-      log.push(`end ${name}`);
-      return { name };
-    },
-    release(name: string) {
-      gates.get(name)?.();
-    },
-  };
-}
+/** The stepped runner, its start lines tagged with the attempt and the service; `log` is shared by every service of a test (one process). */
+const steppedRunner = (log: string[], tag = '') => steppedRunnerBase(log, (name, ctx) => `${name} ${ctx.attempt}${tag}`);
 
 async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -157,6 +157,10 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
   // Tables and counts are those of the trained network: the run's input channels and classes.
   const tableSpace = spaceWithIO(space, { inputChannels: ctx.run.channels, numClasses: ctx.run.classes.length });
   const results: ParetoFile[] = [];
+  const scoredWith = ctx.accuracy.file.protocol.bnImages;
+  if (o.rescore > 0 && o.bnImages !== undefined && o.bnImages !== scoredWith) {
+    o.warn?.(`emitted subnets are recalibrated on ${o.bnImages} images but were scored on the validation split with ${scoredWith} (the predictor's protocol): their predictedTop1 may be off`);
+  }
   for (const target of o.targets) {
     const latency = new Map<string, EfficiencyPredictor>();
     for (const device of Object.keys(target.devices)) {
@@ -193,8 +197,10 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     // scoring the candidates on the validation split removes that bias before anything is emitted.
     const protocol = ctx.accuracy.file.protocol;
     let pick: { e: EvaluatedArch; predictorTop1: number }[];
+    let rescored = 0;
     if (o.rescore > 0) {
       const candidates = spreadPick(byLatency(front), Math.max(o.rescore, o.maxSubnets));
+      rescored = candidates.length;
       const scores = await validationScores(ctx, candidates.map((c) => c.arch), (done) =>
         o.onProgress?.({ target: target.name, stage: `scoring ${candidates.length} front candidates on the validation split`, done, total: candidates.length }));
       const predictorTop1 = new Map(candidates.map((c) => [c.id, c.accuracy]));
@@ -202,9 +208,6 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
       pick = spreadPick(byLatency(validated), o.maxSubnets).map((e) => ({ e, predictorTop1: predictorTop1.get(e.id)! }));
     } else {
       pick = spreadPick(byLatency(front), o.maxSubnets).map((e) => ({ e, predictorTop1: e.accuracy }));
-    }
-    if (o.rescore > 0 && o.bnImages !== undefined && o.bnImages !== protocol.bnImages) {
-      o.warn?.(`emitted subnets are recalibrated on ${o.bnImages} images but were scored on the validation split with ${protocol.bnImages} (the predictor's protocol): their predictedTop1 may be off`);
     }
 
     // Written into a hidden folder and renamed at the end: a failed run leaves nothing that looks complete.
@@ -242,7 +245,7 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     const pareto: ParetoFile = {
       target: target.name, algorithm: o.algorithm, seed: o.seed, evaluations, hypervolume, objectives, bounds,
       space: tableSpace.id, supernet: path.resolve(ctx.runDir), budgets, frontSize: front.length,
-      rescored: { candidates: o.rescore > 0 ? Math.min(front.length, Math.max(o.rescore, o.maxSubnets)) : 0, bnImages: protocol.bnImages, evalImages: protocol.evalImages },
+      rescored: { candidates: rescored, bnImages: protocol.bnImages, evalImages: protocol.evalImages },
       subnets,
     };
     if (o.measure) await measureEmitted(ctx, target, tableSpace, subnets, bytesOf, pareto, o);

@@ -1,12 +1,17 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
-import { parseQueueUrl } from '../src/jobs/redis';
+import { parseQueueUrl, redisClient } from '../src/jobs/redis';
 import { RedisJobService } from '../src/jobs/redis-queue';
 import { tempDir } from './helpers';
 
-/** Why the Redis-mode tests are skipped here, or false when redis-server is on PATH. */
+/** A redis-server started for the whole test run (.ci/run starts one); test files then share it, one after another. */
+const SHARED_URL = process.env.TAILOR_TEST_REDIS_URL;
+
+/** Why the Redis-mode tests are skipped here, or false when a redis-server is given or on PATH. */
 export const NO_REDIS: string | false =
-  spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0 ? false : 'redis-server is not on PATH (Debian: apt-get install redis-server); Redis-mode tests skipped';
+  SHARED_URL || spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'redis-server is not on PATH (Debian: apt-get install redis-server); Redis-mode tests skipped';
 
 export interface RedisServer {
   url: string;
@@ -25,8 +30,20 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A throwaway redis-server of this test file: a free port, nothing saved to disk, killed at the end. */
+/**
+ * The run's shared redis-server (TAILOR_TEST_REDIS_URL), emptied for this test file; otherwise a
+ * throwaway redis-server of this test file: a free port, nothing saved to disk, killed at the end.
+ */
 export async function startRedis(): Promise<RedisServer> {
+  if (SHARED_URL) {
+    const client = redisClient(parseQueueUrl(SHARED_URL), (e) => {
+      throw e;
+    }, { maxRetriesPerRequest: 1, lazyConnect: true });
+    await client.connect();
+    await client.flushall(); // test files run one at a time: nothing of an earlier file may leak in
+    await client.quit();
+    return { url: SHARED_URL, port: Number(new URL(SHARED_URL).port) || 6379, stop: async () => undefined };
+  }
   const port = await freePort();
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tempDir('tailor-redis-')], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,3 +1,6 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker as NodeWorker } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import { TailorError } from '../core/errors';
 import { registerWasmGradients } from './gradients';
@@ -9,7 +12,61 @@ export interface Engine {
   backend: EngineBackend;
   /** Why this backend: shown in logs and stored in run metadata. */
   note: string;
+  /** Threads the backend's kernels run on (XNNPACK's pool for wasm; 1 for cpu). */
+  threads: number;
 }
+
+/** Threads for the wasm engine: TAILOR_THREADS, else every core up to XNNPACK's pool of 8. */
+export function defaultThreads(): number {
+  const fromEnv = Number(process.env.TAILOR_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return Math.min(fromEnv, 8);
+  return Math.max(1, Math.min(os.availableParallelism(), 8));
+}
+
+/**
+ * tfjs ships a threaded SIMD wasm build but turns it off in Node (tfjs issue 3830): its pthread
+ * workers are started from blob: URLs, which worker_threads refuses, and it sizes the pool at half
+ * the logical cores. This starts the same workers from the package's own worker script, hands them
+ * the glue file instead of a blob, and reports enough cores for the pool we ask for. Workers are
+ * unref'd once ready: an idle pool must not keep the process alive.
+ */
+async function initThreadedWasm(tf: typeof TF, threads: number): Promise<boolean> {
+  const wasmPackage = require('@tensorflow/tfjs-backend-wasm') as { setThreadsCount(n: number): void; getThreadsCount(): number };
+  const outDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
+  const workerSource = (require(path.join(outDir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string })
+    .wasmWorkerContents.replace(/\n/g, '\\n'); // as tfjs escapes it for its blob
+  const glue = path.join(outDir, 'tfjs-backend-wasm-threaded-simd.js');
+  const workers: NodeWorker[] = [];
+  class PthreadWorker extends NodeWorker {
+    constructor(_blobUrl: string, options?: object) {
+      super(workerSource, { ...options, eval: true });
+      workers.push(this);
+    }
+    override postMessage(message: unknown, transfer?: readonly unknown[]): void {
+      const m = message as { cmd?: string; urlOrBlob?: unknown };
+      super.postMessage(m?.cmd === 'load' && typeof m.urlOrBlob !== 'string' ? { ...m, urlOrBlob: glue } : message, transfer as never);
+    }
+  }
+  // emscripten assigns globalThis.Worker = worker_threads.Worker while it starts; ours must win.
+  const previous = Object.getOwnPropertyDescriptor(globalThis, 'Worker');
+  Object.defineProperty(globalThis, 'Worker', { get: () => PthreadWorker, set: () => undefined, configurable: true });
+  // The module object itself (the namespace import is read-only), which is what tfjs's glue reads.
+  const osModule = require('node:os') as { cpus: () => os.CpuInfo[] };
+  const cpus = osModule.cpus;
+  const realCpus = cpus();
+  osModule.cpus = () => Array.from({ length: 2 * threads }, (_, i) => realCpus[i % realCpus.length]);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  wasmPackage.setThreadsCount(threads);
+  try {
+    return await tf.setBackend('wasm');
+  } finally {
+    osModule.cpus = cpus;
+    if (previous) Object.defineProperty(globalThis, 'Worker', previous);
+    else delete (globalThis as { Worker?: unknown }).Worker;
+    for (const w of workers) w.unref();
+  }
+}
+
 
 function hasTfjsNode(): boolean {
   try {
@@ -21,6 +78,8 @@ function hasTfjsNode(): boolean {
 }
 
 let current: Engine | null = null;
+/** The wasm backend's thread count once it has been initialized (it cannot change afterwards). */
+let wasmThreads: number | null = null;
 
 /**
  * Loads TensorFlow.js and picks a backend: tfjs-node (libtensorflow) when it is installed,
@@ -39,14 +98,26 @@ export async function initEngine(requested?: EngineBackend): Promise<Engine> {
     // tfjs-node has native gradient kernels; wasm lacks some, and cpu shares the configs so results agree.
     registerWasmGradients(tf);
   }
-  if (backend === 'wasm') require('@tensorflow/tfjs-backend-wasm');
-  if (!(await tf.setBackend(backend))) {
+  let threads = 1;
+  let ready: boolean;
+  if (backend === 'wasm') {
+    require('@tensorflow/tfjs-backend-wasm');
+    threads = wasmThreads ?? defaultThreads();
+    // Once initialized (threaded or not), the wasm backend instance is reused by later calls.
+    ready = threads > 1 && wasmThreads === null ? await initThreadedWasm(tf, threads) : await tf.setBackend('wasm');
+    if (wasmThreads === null) wasmThreads = ready ? threads : 1;
+    threads = wasmThreads;
+  } else {
+    ready = await tf.setBackend(backend);
+  }
+  if (!ready) {
     if (requested) throw new TailorError('INVALID_OPTION', { option: '--engine', reason: `the TensorFlow.js backend "${backend}" failed to initialize` });
     backend = 'cpu';
+    threads = 1;
     note = 'fallback: the wasm backend failed to initialize';
     await tf.setBackend('cpu');
   }
   await tf.ready();
-  current = { tf, backend, note };
+  current = { tf, backend, note, threads };
   return current;
 }

@@ -181,7 +181,7 @@ program
   .option('--force', 're-measure resolutions already in the table; replace a table from other hardware (kept as .bak)')
   .option('--json', 'print the result as JSON')
   .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')
-  .action(lazy(() => import('./cli/commands/agent.js').then((m) => m.orViaServer('profile', () => import('./cli/commands/profile.js')))));
+  .action(lazy(() => import('./cli/remote.js').then((m) => m.orViaServer('profile', () => import('./cli/commands/profile.js')))));
 
 program
   .command('predict')
@@ -209,7 +209,7 @@ program
   .option('--strict', 'refuse when the table was measured on other hardware or runtime')
   .option('--json', 'machine-readable output')
   .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')
-  .action(lazy(() => import('./cli/commands/agent.js').then((m) => m.orViaServer('validate', () => import('./cli/commands/validate.js')))));
+  .action(lazy(() => import('./cli/remote.js').then((m) => m.orViaServer('validate', () => import('./cli/commands/validate.js')))));
 
 const lut = program.command('lut').description('import and export latency tables in other formats');
 lut

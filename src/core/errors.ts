@@ -83,6 +83,8 @@ const MESSAGES = {
   AGENT_REFUSED: { status: 401, text: (p: P) => `The server ${p.server} refused the token of device "${p.device}" (HTTP ${p.status}: ${p.message}). Check --token (or TAILOR_AGENT_TOKEN) against the server's TAILOR_AGENT_TOKENS.` },
   SERVER_UNREACHABLE: { status: 502, text: (p: P) => `Cannot reach the Tailor service at ${p.server}: ${p.reason}` },
   REMOTE_JOB_FAILED: { status: 502, text: (p: P) => `Job ${p.job} on ${p.server} ${p.status}: ${p.message}` },
+  REMOTE_BUDGETS_NOT_MET: { status: 422, exit: 1, text: (p: P) => `Job ${p.job} on ${p.server} ${p.status}: ${p.message}` },
+  REMOTE_REQUEST_FAILED: { status: 502, text: (p: P) => `${p.request} on the Tailor service at ${p.server} failed (HTTP ${p.status}): ${p.message}` },
 } as const;
 
 type P = Record<string, string | number | undefined>;

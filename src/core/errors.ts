@@ -79,10 +79,12 @@ const MESSAGES = {
   AGENT_TIMEOUT: { status: 504, text: (p: P) => `Device "${p.device}": ${p.op} did not finish within ${p.seconds} s (${p.state}).` },
   AGENT_UNAVAILABLE: { status: 503, text: (p: P) => `No agent of device "${p.device}" connected within ${p.seconds} s; start one on the board: tailor agent --server <url> --device-id ${p.device}` },
   AGENT_SESSION_LOST: { status: 503, text: (p: P) => `The agent of "${p.device}" restarted while a profiled model was loaded and lost its kernel timings; run the job again (finished resolutions are kept).` },
-  AGENT_NO_HUB: { status: 409, text: (p: P) => `Device "${p.device}" is a remote board (backend agent): it is measured through the service its agent connects to; run this as a job of that service (tailor profile|validate --server <url>, or POST /jobs).` },
+  AGENT_NO_HUB: { status: 409, text: (p: P) => `Device "${p.device}" is a remote board (backend agent): it is measured through the service its agent connects to; run it through that service: tailor profile|validate|search|gate --server <url> (or POST /jobs, POST /gate).` },
   AGENT_REFUSED: { status: 401, text: (p: P) => `The server ${p.server} refused the token of device "${p.device}" (HTTP ${p.status}: ${p.message}). Check --token (or TAILOR_AGENT_TOKEN) against the server's TAILOR_AGENT_TOKENS.` },
   SERVER_UNREACHABLE: { status: 502, text: (p: P) => `Cannot reach the Tailor service at ${p.server}: ${p.reason}` },
   REMOTE_JOB_FAILED: { status: 502, text: (p: P) => `Job ${p.job} on ${p.server} ${p.status}: ${p.message}` },
+  REMOTE_BUDGETS_NOT_MET: { status: 422, exit: 1, text: (p: P) => `Job ${p.job} on ${p.server} ${p.status}: ${p.message}` },
+  REMOTE_REQUEST_FAILED: { status: 502, text: (p: P) => `${p.request} on the Tailor service at ${p.server} failed (HTTP ${p.status}): ${p.message}` },
 } as const;
 
 type P = Record<string, string | number | undefined>;

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { checkResolutions, spaceWithIO } from '../core/space';
 import type { LatencyService } from '../latency/latency.service';
+import { AGENT_BACKEND } from '../runtime/devices';
 import type { AlgorithmName } from '../search/archive';
 import type { RunHooks } from '../training/train-run';
 import type { ParetoFile } from './specialize';
@@ -32,13 +33,19 @@ export const SEARCH_DEFAULTS = { algorithm: 'nsga2', seed: 0, maxSubnets: 8, rew
 
 /**
  * Every input checked before the engine loads (synchronously: the service checks a job before
- * queueing it): targets, the run (finished), its predictor, the devices and their tables.
+ * queueing it): targets, remote boards to measure on (reachable), the run (finished), its predictor,
+ * the devices and their tables.
  */
 export function checkSearchRequest(req: SearchRequest, latency: LatencyService) {
   // Loaded when first needed (they do not load tfjs): `tailor --help` stays fast.
   const { checkRunFinished, readRun } = require('../training/runs') as typeof import('../training/runs');
   const { loadPredictorFile } = require('../accuracy/predictor') as typeof import('../accuracy/predictor');
   const targets = typeof req.targets === 'string' ? readTargets(req.targets) : req.targets;
+  // Measuring on a remote board goes through the service its agent connects to: refused now, not after the search.
+  if (req.measure) {
+    const { checkAgentReachable } = require('../runtime/agent/backend') as typeof import('../runtime/agent/backend');
+    for (const t of targets) for (const device of Object.keys(t.devices)) if (latency.devices.get(device).backend === AGENT_BACKEND) checkAgentReachable(device);
+  }
   const run = readRun(req.supernet);
   checkRunFinished(req.supernet);
   const predictorFile = loadPredictorFile(req.supernet, run.space);

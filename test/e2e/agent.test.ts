@@ -12,7 +12,7 @@ import { getSpace } from '../../src/core/space';
 import { exportOnnx } from '../../src/export/onnx';
 import { seededWeights } from '../../src/export/weights';
 import { createApp } from '../../src/main';
-import { REPO, tempDir } from '../helpers';
+import { REPO, cliAsync, tempDir } from '../helpers';
 import { call, events, expectError, runJob, waitFor } from '../http';
 
 const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
@@ -50,16 +50,6 @@ function startAgent(server: Server, token: string, cacheDir: string, device = 'b
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
-}
-
-/** The CLI as a child process, asynchronously: the service it talks to runs in this process. */
-function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
 }
 
 describe('remote boards: tailor agent against the real service', () => {
@@ -106,7 +96,7 @@ describe('remote boards: tailor agent against the real service', () => {
     expectError(await call(server, 'GET', `/agents/models/${'a'.repeat(64)}`, undefined, auth), 404, /has no work "model/);
     expectError(await call(server, 'GET', '/agents/board1/internal/report?wait=0', undefined, { headers: { 'x-tailor-hub-key': 'guess' } }), 401, /internal route/);
     // A malformed TAILOR_AGENT_TOKENS stops the service from starting, naming the entry, never a token.
-    const serve = await runCli(['--home', tempDir(), 'serve', '--port', '1'], { ...process.env, TAILOR_AGENT_TOKENS: `board1=${TOKEN},board2` });
+    const serve = await cliAsync(['--home', tempDir(), 'serve', '--port', '1'], { env: { ...process.env, TAILOR_AGENT_TOKENS: `board1=${TOKEN},board2` } });
     assert.equal(serve.status, 2);
     assert.match(serve.stderr, /error: Invalid TAILOR_AGENT_TOKENS: entry 2 has no "=" \(expected deviceId=token pairs separated by commas\)/);
     assert.doesNotMatch(serve.stderr, new RegExp(TOKEN));
@@ -157,26 +147,71 @@ describe('remote boards: tailor agent against the real service', () => {
   });
 
   it('from the CLI: --server follows a job; a job worker\'s process reaches the hub; without a service the board is refused', async () => {
-    const viaServer = await runCli(['validate', '--server', server.url, '--device', 'board1', '--space', SPACE, '--samples', '2', '--passes', '1', '--json']);
+    const viaServer = await cliAsync(['validate', '--server', server.url, '--device', 'board1', '--space', SPACE, '--samples', '2', '--passes', '1', '--json']);
     assert.equal(viaServer.status, 0, viaServer.stderr);
     assert.equal(JSON.parse(viaServer.stdout).rows.length, 2);
     assert.match(viaServer.stderr, /job [0-9a-f-]{36} on http/);
-    const profile = await runCli(['profile', '--server', server.url, '--device', 'board1', '--space', SPACE, '--resolutions', '24', '--rounds', '1', '--passes', '1']);
+    const profile = await cliAsync(['profile', '--server', server.url, '--device', 'board1', '--space', SPACE, '--resolutions', '24', '--rounds', '1', '--passes', '1']);
     assert.equal(profile.status, 0, profile.stderr);
     assert.match(profile.stdout, /table \(on the server\): .*board1.*\nmeasured 1 resolution\(s\) \(\d+ networks\)\ntable now covers resolutions 20, 24/);
-    const refused = await runCli(['profile', '--server', server.url, '--device', 'ghost', '--space', SPACE]);
+    const refused = await cliAsync(['profile', '--server', server.url, '--device', 'ghost', '--space', SPACE]);
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /error: Job \(profile\) on http:\/\/127\.0\.0\.1:\d+ was refused: Unknown device "ghost"/);
 
     // A process with the environment the service gives its job workers (search --measure runs there).
-    const worker = await runCli(['--home', home, 'validate', '--device', 'board1', '--space', SPACE, '--samples', '2', '--passes', '1', '--json']);
+    const worker = await cliAsync(['--home', home, 'validate', '--device', 'board1', '--space', SPACE, '--samples', '2', '--passes', '1', '--json']);
     assert.equal(worker.status, 0, worker.stderr);
     assert.equal(JSON.parse(worker.stdout).rows.length, 2);
 
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAILOR_AGENT_HUB_')));
-    const alone = await runCli(['--home', home, 'profile', '--device', 'board1', '--space', SPACE, '--resolutions', '28'], env);
+    const alone = await cliAsync(['--home', home, 'profile', '--device', 'board1', '--space', SPACE, '--resolutions', '28'], { env });
     assert.equal(alone.status, 2);
     assert.match(alone.stderr, /Device "board1" is a remote board \(backend agent\): it is measured through the service its agent connects to/);
+  });
+
+  it('gate --server measures on the board through the service (exit 0 within budget, 1 over it); search --server passes the service\'s refusal on; locally the gate names --server', async () => {
+    const dir = tempDir('tailor-agent-gate-');
+    const tiny = getSpace(SPACE);
+    const arch = { ...minArch(tiny, 20), space: tiny.id };
+    fs.writeFileSync(path.join(dir, 'subnet.onnx'), exportOnnx(buildIR(netFromArch(tiny, arch)), { weights: seededWeights(3), metadata: { space: tiny.id, arch: JSON.stringify(arch) } }));
+    const config = (name: string, limit: string) => {
+      fs.writeFileSync(path.join(dir, name), JSON.stringify({ budgets: [{ name: 'board', model: 'subnet.onnx', limits: { latency: { board1: limit } }, measure: true }] }));
+      return path.join(dir, name);
+    };
+    const baseline = path.join(dir, 'baseline.json');
+    const ok = await cliAsync(['gate', '--server', server.url, '--config', config('ok.json', '1 s'), '--save-baseline', baseline]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^board \(subnet\.onnx\): PASS\n/);
+    assert.match(ok.stdout, /latency board1 \(predicted\)\s+[\d.]+ ms\s+1 s\s+pass\nlatency board1 \(measured\)\s+[\d.]+ ms\s+1 s\s+pass\n/);
+    assert.match(ok.stdout, /note: figures from the Tailor service at http:\/\/127\.0\.0\.1:\d+\nnote: board1: latency predicted from its lookup table/);
+    const measured = JSON.parse(fs.readFileSync(baseline, 'utf8'))[0].metrics.latencyMs.board1.measured;
+    assert.ok(measured > 0, String(measured));
+    const over = await cliAsync(['gate', '--server', server.url, '--config', config('over.json', '0.001 ms'), '--baseline', baseline, '--format', 'markdown']);
+    assert.equal(over.status, 1, over.stderr);
+    assert.match(over.stdout, /❌ Tailor gate: 1 of 1 budget\(s\) exceeded/);
+    assert.match(over.stdout, /\| `board` \| latency board1 \(measured\) \| [\d.]+ ms \| 0\.001 ms \| [▲▼=] [^|]+ \| ❌ \|/);
+    // The budgets name the service's devices.
+    fs.writeFileSync(path.join(dir, 'ghost.json'), JSON.stringify({ budgets: [{ name: 'ghost', model: 'subnet.onnx', limits: { latency: { ghost: '1 s' } } }] }));
+    const ghost = await cliAsync(['gate', '--server', server.url, '--config', path.join(dir, 'ghost.json')]);
+    assert.equal(ghost.status, 2);
+    assert.match(ghost.stderr, /budgets\[0\] \("ghost"\)\.limits\.latency: unknown device "ghost" \(known devices: .*board1/);
+
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TAILOR_AGENT_HUB_')));
+    const alone = await cliAsync(['--home', home, 'gate', '--config', path.join(dir, 'ok.json')], { env });
+    assert.equal(alone.status, 2, alone.stderr);
+    assert.match(alone.stderr, /Device "board1" is a remote board \(backend agent\).*tailor profile\|validate\|search\|gate --server <url>/);
+
+    const targets = path.join(dir, 'targets.json');
+    fs.writeFileSync(targets, JSON.stringify({ targets: [{ name: 'board', devices: { board1: { latencyMs: 5 } } }] }));
+    const search = await cliAsync(['search', '--server', server.url, '--supernet', 'ghost', '--targets', targets, '--measure']);
+    assert.equal(search.status, 2);
+    assert.match(search.stderr, /error: Job \(search\) on http:\/\/127\.0\.0\.1:\d+ was refused: Unknown run "ghost"/);
+    const out = await cliAsync(['search', '--server', server.url, '--supernet', 'ghost', '--targets', targets, '--out', dir]);
+    assert.equal(out.status, 2);
+    assert.match(out.stderr, /Invalid value for --out: it runs locally only, not with --server/);
+    const noOut = await cliAsync(['--home', home, 'search', '--supernet', 'ghost', '--targets', targets]);
+    assert.equal(noOut.status, 2);
+    assert.match(noOut.stderr, /Invalid value for --out: the output folder is required \(unless the search runs on a service: --server <url>\)/);
   });
 
   it('an agent killed mid-job: its work is queued again and a new agent finishes the job', async () => {

@@ -17,7 +17,7 @@ import { featureCount } from '../../src/search/encoding';
 import { CHECKPOINT_FILE, RUN_FILE } from '../../src/training/trainer';
 import { createApp } from '../../src/main';
 import { tinyModel, writeRegressors } from '../gate-fixtures';
-import { NET_30MS, NOTE10_YAMLS, REPO, cli, tempDir } from '../helpers';
+import { NET_30MS, NOTE10_YAMLS, REPO, cli, cliAsync, tempDir } from '../helpers';
 
 const SPACE = 'ofa-mbv3-w1.2';
 const OTHER = { cpu: 'Other CPU', cores: 64, runtime: 'onnxruntime-node 0.0.1' };
@@ -191,6 +191,17 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
       assert.ok(device.tables.every((t: object) => !('file' in t)));
       const note10 = await (await fetch(`${url}/devices/note10`)).json();
       assert.equal(note10.tables[0].stale, 'unknown');
+
+      // tailor gate --server: the service's stale-regressors note in the report; --strict sent along, refused there.
+      const dir = tempDir('tailor-fp-remote-gate-');
+      fs.writeFileSync(path.join(dir, 'tiny.onnx'), tinyModel());
+      fs.writeFileSync(path.join(dir, 'tailor.budgets.json'), JSON.stringify({ budgets: [{ name: 'tiny', model: 'tiny.onnx', limits: { latency: { 'local-cpu': '1 s' } } }] }));
+      const remote = await cliAsync(['gate', '--server', url], { cwd: dir });
+      assert.equal(remote.status, 0, remote.stderr);
+      assert.match(remote.stdout, /note: local-cpu: The kernel regressors file \S+ of device "local-cpu" was measured on different hardware or runtime: runtime "onnxruntime-node 1\.0\.0" → now/);
+      const strict = await cliAsync(['gate', '--server', url, '--strict'], { cwd: dir });
+      assert.equal(strict.status, 2, strict.stderr);
+      assert.match(strict.stderr, /error: POST \/gate \(budget "tiny"\) on the Tailor service at http:\/\/127\.0\.0\.1:\d+ failed \(HTTP 409\): The kernel regressors file \S+ of device "local-cpu" was measured on different hardware or runtime/);
     } finally {
       await app.close();
     }

@@ -3,13 +3,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
+import { workspace } from '../../src/core/workspace';
 import { BoardWorker } from '../../src/runtime/agent/agent';
-import { AgentBackend } from '../../src/runtime/agent/backend';
+import { LatencyService } from '../../src/latency/latency.service';
+import { AgentBackend, HUB_ENV } from '../../src/runtime/agent/backend';
 import { AgentHub, AgentHubOptions } from '../../src/runtime/agent/hub';
 import { ModelStore, sha256 } from '../../src/runtime/agent/models';
 import { AgentReport, Work, agentFingerprint } from '../../src/runtime/agent/protocol';
 import { AgentTokens, bearerToken } from '../../src/runtime/agent/tokens';
+import { DeviceService } from '../../src/runtime/device.service';
 import { LoadedModel, ProfiledModel, registerBackend } from '../../src/runtime/registry';
+import { SEARCH_DEFAULTS, searchRun } from '../../src/specialize/search-run';
 import { rejectsWith, tempDir } from '../helpers';
 
 const TOKEN = 'board1-secret-token-0123';
@@ -345,6 +349,34 @@ describe('agent backend over the hub, with a board worker', () => {
     } finally {
       stopped = true;
       await loop;
+    }
+  });
+});
+
+describe('search --measure on a remote board', () => {
+  it('is refused before the run is read (nothing searched) when this process reaches no hub; a published hub lets it through', async () => {
+    const home = tempDir('tailor-agent-search-');
+    fs.mkdirSync(path.join(home, 'devices'));
+    fs.writeFileSync(path.join(home, 'devices', 'board1.json'), JSON.stringify({ id: 'board1', name: 'Board 1', backend: 'agent', options: { runtime: 'ort-cpu' } }));
+    const ws = workspace(home);
+    const latency = new LatencyService(ws, new DeviceService(ws));
+    // No run at all: a check made after the search started would fail on the run instead.
+    const req = { ...SEARCH_DEFAULTS, supernet: path.join(home, 'runs', 'none'), out: path.join(home, 'out'), targets: [{ name: 'board', devices: { board1: { latencyMs: 5 } } }] };
+    const search = (measure: boolean) => searchRun({ ...req, measure }, path.join(home, 'cache'), latency);
+    await rejectsWith(search(true), 'AGENT_NO_HUB', /Device "board1" is a remote board .*tailor profile\|validate\|search\|gate --server <url>/);
+    assert.equal(fs.existsSync(req.out), false);
+    // Predicting needs no board: the run is what is missing.
+    await rejectsWith(search(false), 'INVALID_OPTION', /is not a training run/);
+    // A job worker of the service (the hub published in its environment) gets past the check.
+    const saved = { ...process.env };
+    Object.assign(process.env, { [HUB_ENV.url]: 'http://127.0.0.1:9', [HUB_ENV.key]: 'k', [HUB_ENV.models]: tempDir() });
+    try {
+      await rejectsWith(search(true), 'INVALID_OPTION', /is not a training run/);
+    } finally {
+      for (const k of Object.values(HUB_ENV)) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
   });
 });

@@ -79,12 +79,18 @@ function broker(): AgentBroker | null {
   return installedAgentHub() ?? RemoteBroker.fromEnv();
 }
 
+/** Refuses a remote board this process cannot reach: no hub here, and none published to it (AGENT_NO_HUB). */
+export function checkAgentReachable(device: string): AgentBroker {
+  const b = broker();
+  if (!b) throw new TailorError('AGENT_NO_HUB', { device });
+  return b;
+}
+
 /** Opens the device once its agent is connected (waiting for one up to the work timeout). */
 export async function createAgentBackend(options: BackendOptions): Promise<AgentBackend> {
   const device = String(options.deviceId);
   const runtime = runtimeOf(device, options);
-  const b = broker();
-  if (!b) throw new TailorError('AGENT_NO_HUB', { device });
+  const b = checkAgentReachable(device);
   const report = await b.waitForAgent(device);
   const backend = report.backends.find((x) => x.name === runtime);
   if (!backend) {

@@ -61,9 +61,9 @@ export function orViaServer(type: 'profile' | 'validate', local: () => Promise<{
 
 const PARAMS = {
   profile: ['device', 'space', 'resolutions', 'threads', 'seed', 'rounds', 'passes', 'force'],
-  validate: ['device', 'space', 'samples', 'resolutions', 'seed', 'passes', 'calibrate'],
+  validate: ['device', 'space', 'samples', 'resolutions', 'seed', 'passes', 'calibrate', 'strict'],
 } as const;
-const LOCAL_ONLY = { profile: ['kernels', 'samples'], validate: ['models', 'strict'] } as const;
+const LOCAL_ONLY = { profile: ['kernels', 'samples'], validate: ['models'] } as const;
 
 /** Submits the job, follows its events (progress bar), prints what the local command prints. */
 async function runRemoteJob(type: 'profile' | 'validate', opts: Record<string, unknown>): Promise<void> {

@@ -58,8 +58,8 @@ const JOBS = {
     },
   },
   validate: {
-    localOnly: ['models', 'strict'],
-    params: (opts) => pick(withSpace('validate', opts), ['device', 'space', 'samples', 'resolutions', 'seed', 'passes', 'calibrate']),
+    localOnly: ['models'],
+    params: (opts) => pick(withSpace('validate', opts), ['device', 'space', 'samples', 'resolutions', 'seed', 'passes', 'calibrate', 'strict']),
     label: (opts) => `validate ${opts.device}`,
     async print(result, opts) {
       if (opts.json) return printJson(result);

@@ -59,8 +59,10 @@ export function checkSearchRequest(req: SearchRequest, latency: LatencyService) 
 /** `tailor search` as a function: the CLI and the service's search jobs both run this. */
 export async function searchRun(req: SearchRequest, cacheDir: string, latency: LatencyService, hooks: RunHooks & { warn?: (m: string) => void } = {}): Promise<ParetoFile[]> {
   const { targets, predictorFile, tableSpace } = checkSearchRequest(req, latency);
-  // --strict refuses a stale table before the engine loads; without it, specialize warns.
-  if (req.strict) for (const t of targets) for (const device of Object.keys(t.devices)) await latency.checkFingerprint(latency.predictor(device, tableSpace.id).table, true, device);
+  // A stale table is refused (--strict) or warned about once per device, before the engine loads.
+  for (const device of new Set(targets.flatMap((t) => Object.keys(t.devices)))) {
+    for (const w of await latency.checkFingerprint(latency.predictor(device, tableSpace.id).table, req.strict, device)) hooks.warn?.(w);
+  }
   const { openRun } = await import('../training/runs.js');
   const { AccuracyPredictor } = await import('../accuracy/predictor.js');
   const { initEngine } = await import('../training/engine.js');
@@ -73,7 +75,7 @@ export async function searchRun(req: SearchRequest, cacheDir: string, latency: L
       { engine, run, runDir: req.supernet, net, data, accuracy, latency },
       {
         targets, outDir: path.resolve(req.out), algorithm: req.algorithm, seed: req.seed, measure: Boolean(req.measure), maxSubnets: req.maxSubnets,
-        generations: req.generations, population: req.population, reward: req.reward, rescore: req.rescore, bnImages: req.bnImages, testImages: req.testImages, strict: req.strict, resolutions: req.resolutions,
+        generations: req.generations, population: req.population, reward: req.reward, rescore: req.rescore, bnImages: req.bnImages, testImages: req.testImages, resolutions: req.resolutions,
         // Progress over all targets: each target is one unit, its stages fractions of it.
         onProgress: (p) => hooks.onProgress?.({
           done: Math.max(0, targets.findIndex((t) => t.name === p.target)) + (p.total > 0 ? Math.min(1, p.done / p.total) : 0),

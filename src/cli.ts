@@ -142,9 +142,9 @@ program
 program
   .command('search')
   .description('search a trained supernet for the Pareto-optimal subnets of each target and export them')
-  .requiredOption('--supernet <run>', 'training run directory (with an accuracy predictor: tailor acc-predictor)')
+  .requiredOption('--supernet <run>', 'training run directory (with an accuracy predictor: tailor acc-predictor); with --server: the id of a run of the service')
   .requiredOption('--targets <file>', 'targets.json: { "targets": [ { "name", "devices": { "<id>": { "latencyMs": n } }, "maxParams"?, "maxMacs"?, "maxSizeBytes"? } ] }')
-  .requiredOption('--out <dir>', 'output folder: one sub-folder per target')
+  .option('--out <dir>', 'output folder: one sub-folder per target (required unless --server)')
   .addOption(new Option('--algorithm <name>', 'search algorithm').choices(['nsga2', 'evolution', 'mnasnet', 'reinforce', 'random']).default(SEARCH_DEFAULTS.algorithm))
   .option('--seed <n>', 'seed of the search', integer, SEARCH_DEFAULTS.seed)
   .option('--measure', 'evaluate every emitted subnet (top-1 on the test split) and measure its latency on attached devices')
@@ -158,7 +158,9 @@ program
   .option('--test-images <n>', 'with --measure: test images that score each emitted subnet (default: the whole test split)', positiveInt)
   .option('--strict', 'refuse tables measured on other hardware instead of warning')
   .option('--json', 'print the pareto.json of every target')
-  .action(lazy(() => import('./cli/commands/search.js')));
+  .option('--server <url>', 'run it as a search job of the Tailor service at <url> (e.g. --measure on a remote board: backend "agent") and follow its progress; the results stay on the service')
+  .option('--name <id>', 'with --server: the search id on the service (default: <algorithm>-seed<seed>-<time>-<random>)')
+  .action(lazy(() => import('./cli/remote.js').then((m) => m.orViaServer('search', () => import('./cli/commands/search.js')))));
 
 program
   .command('devices')
@@ -181,7 +183,7 @@ program
   .option('--force', 're-measure resolutions already in the table; replace a table from other hardware (kept as .bak)')
   .option('--json', 'print the result as JSON')
   .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')
-  .action(lazy(() => import('./cli/commands/agent.js').then((m) => m.orViaServer('profile', () => import('./cli/commands/profile.js')))));
+  .action(lazy(() => import('./cli/remote.js').then((m) => m.orViaServer('profile', () => import('./cli/commands/profile.js')))));
 
 program
   .command('predict')
@@ -209,7 +211,7 @@ program
   .option('--strict', 'refuse when the table was measured on other hardware or runtime')
   .option('--json', 'machine-readable output')
   .option('--server <url>', 'run it as a job of the Tailor service at <url> (e.g. for a remote board: backend "agent") and follow its progress')
-  .action(lazy(() => import('./cli/commands/agent.js').then((m) => m.orViaServer('validate', () => import('./cli/commands/validate.js')))));
+  .action(lazy(() => import('./cli/remote.js').then((m) => m.orViaServer('validate', () => import('./cli/commands/validate.js')))));
 
 const lut = program.command('lut').description('import and export latency tables in other formats');
 lut
@@ -255,6 +257,7 @@ program
   .option('--baseline <file>', 'a previous JSON report: show each figure\'s change against it')
   .option('--save-baseline <file>', 'write this run\'s JSON report (atomically) as the next baseline')
   .option('--strict', 'refuse latency from tables or kernel regressors measured on other hardware or runtime instead of warning')
+  .option('--server <url>', 'check every budget on the Tailor service at <url> (POST /gate: its devices, e.g. measure: true on a remote board); the report is made here')
   .action(lazy(() => import('./cli/commands/gate.js')));
 
 async function main(): Promise<void> {

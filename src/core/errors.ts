@@ -19,8 +19,15 @@ const MESSAGES = {
     status: 409,
     // `changes` (field by field) when predicting from a stale table; table/current when profiling would mix machines.
     text: (p: P) => p.changes !== undefined
-      ? `The ${p.what} ${p.file} of device "${p.device}" was measured on different hardware or runtime: ${p.changes}.`
+      ? `The ${p.what} ${p.file} of device "${p.device}" was measured on different hardware or runtime: ${p.changes}${p.reported ? ` (the device as last reported ${p.reported})` : ''}.`
       : `The latency table ${p.file} was measured on different hardware or runtime (table: ${p.table}; this machine: ${p.current}).`,
+  },
+  FINGERPRINT_UNKNOWN: {
+    status: 409,
+    // `what`/`file` when --strict cannot check a table; without them, a measurement that cannot record what it ran on.
+    text: (p: P) => p.file !== undefined
+      ? `Cannot tell whether the ${p.what} ${p.file} of device "${p.device}" is current: ${p.reason}. --strict refuses what it cannot check.`
+      : `Cannot read the fingerprint of device "${p.device}" (measurements record it): ${p.reason}.`,
   },
   TABLE_ONLY_DEVICE: { status: 409, text: (p: P) => `Device "${p.device}" is a table-only device (imported tables, no hardware attached): it can predict, but cannot ${p.action}.` },
   INVALID_OFA_TABLE: { status: 422, text: (p: P) => `OFA lookup table ${p.file} is invalid: ${p.reason}` },
@@ -78,11 +85,14 @@ const MESSAGES = {
   AGENT_WORK_FAILED: { status: 422, text: (p: P) => `The agent of "${p.device}" could not ${p.op}: ${p.reason}` },
   AGENT_TIMEOUT: { status: 504, text: (p: P) => `Device "${p.device}": ${p.op} did not finish within ${p.seconds} s (${p.state}).` },
   AGENT_UNAVAILABLE: { status: 503, text: (p: P) => `No agent of device "${p.device}" connected within ${p.seconds} s; start one on the board: tailor agent --server <url> --device-id ${p.device}` },
+  AGENT_FINGERPRINT_CHANGED: { status: 409, text: (p: P) => `The agent of "${p.device}" registered again reporting other hardware or runtime (${p.changes}) while ${p.op} was pending: measurements of two machines are never mixed, so it fails and nothing of it is kept. Check the board, then run the job again.` },
   AGENT_SESSION_LOST: { status: 503, text: (p: P) => `The agent of "${p.device}" restarted while a profiled model was loaded and lost its kernel timings; run the job again (finished resolutions are kept).` },
-  AGENT_NO_HUB: { status: 409, text: (p: P) => `Device "${p.device}" is a remote board (backend agent): it is measured through the service its agent connects to; run this as a job of that service (tailor profile|validate --server <url>, or POST /jobs).` },
+  AGENT_NO_HUB: { status: 409, text: (p: P) => `Device "${p.device}" is a remote board (backend agent): it is measured through the service its agent connects to; run it through that service: tailor profile|validate|search|gate --server <url> (or POST /jobs, POST /gate).` },
   AGENT_REFUSED: { status: 401, text: (p: P) => `The server ${p.server} refused the token of device "${p.device}" (HTTP ${p.status}: ${p.message}). Check --token (or TAILOR_AGENT_TOKEN) against the server's TAILOR_AGENT_TOKENS.` },
   SERVER_UNREACHABLE: { status: 502, text: (p: P) => `Cannot reach the Tailor service at ${p.server}: ${p.reason}` },
   REMOTE_JOB_FAILED: { status: 502, text: (p: P) => `Job ${p.job} on ${p.server} ${p.status}: ${p.message}` },
+  REMOTE_BUDGETS_NOT_MET: { status: 422, exit: 1, text: (p: P) => `Job ${p.job} on ${p.server} ${p.status}: ${p.message}` },
+  REMOTE_REQUEST_FAILED: { status: 502, text: (p: P) => `${p.request} on the Tailor service at ${p.server} failed (HTTP ${p.status}): ${p.message}` },
 } as const;
 
 type P = Record<string, string | number | undefined>;

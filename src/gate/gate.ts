@@ -11,7 +11,7 @@ import type { DeviceService, MeasuredOn } from '../runtime/device.service';
 import { deviceModelFormat } from '../runtime/devices';
 import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
-import { Budget, Limit } from './config';
+import { Budget, Limit, Limits } from './config';
 import { ExportedArch, exportedArch } from './exported-arch';
 import { TFLITE_BACKEND, TFLITE_NO_PREDICTION, externalDataFiles, readModel, runtimeBytes } from './model';
 import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, Metric, Metrics, applyBaseline } from './report';
@@ -109,9 +109,7 @@ export class GateService {
       figures.push(await this.staticFigures(budget, options));
     }
     await this.measure(figures, { ...GATE_MEASURE_DEFAULTS, ...options.measure }, options);
-    const results = figures.map(checkBudget);
-    if (options.baseline) applyBaseline(results, options.baseline.report);
-    return { config: options.config ?? null, baseline: options.baseline?.file ?? null, results, passed: results.every((r) => r.passed) };
+    return gateReport(figures.map(checkBudget), options);
   }
 
   private async staticFigures(budget: Budget, options: GateRunOptions): Promise<Figures> {
@@ -269,20 +267,46 @@ function check(metric: Metric, value: number, limit: Limit, secs: number, device
   };
 }
 
-function checkBudget(f: Figures): BudgetResult {
-  const { limits } = f.budget;
-  const metrics: Metrics = { sizeBytes: f.sizeBytes, params: f.analysis.params, macs: f.analysis.macs, latencyMs: {} };
+/** The checks of a budget, in report order: size, params, MACs, then per device its predicted and measured latency (each figure there is). */
+function budgetChecks(limits: Limits, metrics: Metrics, secondsOf: (metric: Metric, device?: string, source?: LatencySource) => number): Check[] {
   const checks: Check[] = [];
-  if (limits.size) checks.push(check('size', f.sizeBytes, limits.size, f.analysisSeconds));
-  if (limits.params) checks.push(check('params', f.analysis.params, limits.params, f.analysisSeconds));
-  if (limits.macs) checks.push(check('macs', f.analysis.macs, limits.macs, f.analysisSeconds));
+  if (limits.size) checks.push(check('size', metrics.sizeBytes, limits.size, secondsOf('size')));
+  if (limits.params) checks.push(check('params', metrics.params, limits.params, secondsOf('params')));
+  if (limits.macs) checks.push(check('macs', metrics.macs, limits.macs, secondsOf('macs')));
   for (const [device, limit] of Object.entries(limits.latency ?? {})) {
+    for (const source of ['predicted', 'measured'] as const) {
+      const ms = metrics.latencyMs[device]?.[source];
+      if (ms !== undefined) checks.push(check('latency', ms, limit, secondsOf('latency', device, source), device, source));
+    }
+  }
+  return checks;
+}
+
+function checkBudget(f: Figures): BudgetResult {
+  const metrics: Metrics = { sizeBytes: f.sizeBytes, params: f.analysis.params, macs: f.analysis.macs, latencyMs: {} };
+  for (const device of Object.keys(f.budget.limits.latency ?? {})) {
     // a TFLite model has only the measured figure
     const p = f.predicted.get(device);
     const m = f.measured.get(device);
     metrics.latencyMs[device] = { ...(p ? { predicted: p.ms } : {}), ...(m ? { measured: m.ms } : {}) };
-    if (p) checks.push(check('latency', p.ms, limit, p.seconds, device, 'predicted'));
-    if (m) checks.push(check('latency', m.ms, limit, m.seconds, device, 'measured'));
   }
+  const checks = budgetChecks(f.budget.limits, metrics, (metric, device, source) => (metric !== 'latency' ? f.analysisSeconds : (source === 'predicted' ? f.predicted : f.measured).get(device!)!.seconds));
   return { name: f.budget.name, model: f.budget.model.display, passed: checks.every((c) => c.passed), metrics, checks, notes: f.notes };
+}
+
+/**
+ * A budget's result from the JSON report of another gate (a service's POST /gate): the checks of
+ * this budget's limits against the figures there, as a local run makes them. `seconds`: the
+ * request's time, spread over the checks.
+ */
+export function resultFromReport(budget: Budget, entry: JsonBudgetReport, notes: string[], seconds: number): BudgetResult {
+  const checks = budgetChecks(budget.limits, entry.metrics, () => 0);
+  for (const c of checks) c.seconds = seconds / checks.length;
+  return { name: budget.name, model: budget.model.display, passed: checks.every((c) => c.passed), metrics: entry.metrics, checks, notes };
+}
+
+/** The report of budget results: the baseline's figures added to each check. */
+export function gateReport(results: BudgetResult[], options: Pick<GateRunOptions, 'config' | 'baseline'>): GateReport {
+  if (options.baseline) applyBaseline(results, options.baseline.report);
+  return { config: options.config ?? null, baseline: options.baseline?.file ?? null, results, passed: results.every((r) => r.passed) };
 }

@@ -26,8 +26,7 @@ export class KernelsService {
   async profile(req: Partial<KernelProfileOptions> & { device: string; threads?: number }): Promise<KernelProfileResult<string>> {
     const device = this.devices.get(req.device);
     const backend = await this.devices.open(device, 'be profiled', req.threads);
-    const fingerprint = await this.devices.fingerprint(device);
-    if (!fingerprint) throw new TailorError('UNKNOWN_BACKEND', { device: device.id, backend: device.backend, known: 'backends that run on this machine' });
+    const fingerprint = await this.devices.measuredOn(device, backend);
     if (backend.modelFormat === 'tflite') {
       const t = TFLITE_PROFILE_DEFAULTS;
       return profileTfliteOps(this.devices.ws, device, backend, fingerprint, {

@@ -5,7 +5,7 @@ import { OnnxGraph } from '../export/onnx-graph';
 import { DeviceBackend, NodeEvent } from '../runtime/backend';
 import { DeviceDescriptor } from '../runtime/devices';
 import { Fingerprint } from '../runtime/fingerprint';
-import { withMachineLock } from '../runtime/machine-lock';
+import { withMeasurementLock } from '../runtime/machine-lock';
 import { attributeOptimized, eventKeys, OptimizedNode, readOptimizedGraph } from './attribute';
 import { FEATURE_NAMES, kernelFeatures } from './features';
 import { KERNEL_TYPES, KernelType, planKernels } from './fusion';
@@ -243,7 +243,7 @@ export function profileKernels(ws: Workspace, device: DeviceDescriptor, backend:
     extras: (seed) => [overheadProbe(), ...outputProbes(), ...referenceGraphs(seed)],
     preparing: 'building and loading',
     prepare: (index, p) => prepare(backend, index, o.seed, p.blockSize),
-    measure: (run, onWait) => withMachineLock(run, onWait),
+    measure: (run, onWait) => withMeasurementLock(backend, run, onWait),
     splitExtras: ([overhead, withoutOutput, withOutput, ...references]) => ({
       overhead, references, outputMsPerMiB: Math.round(((median(withOutput) - median(withoutOutput)) / OUTPUT_PROBE_MIB) * 1e6) / 1e6,
     }),

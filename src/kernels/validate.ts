@@ -5,7 +5,7 @@ import { TailorError } from '../core/errors';
 import { median } from '../core/latency';
 import { summarizeValidation } from '../latency/validate';
 import { DeviceBackend, LoadedModel } from '../runtime/backend';
-import { withMachineLock } from '../runtime/machine-lock';
+import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { speedFactor } from '../profiling/reference';
 import type { ModelPrediction } from './predict';
@@ -82,7 +82,8 @@ export async function validateModels(predictor: ValidatedPredictor, dir: string,
       models.push(await backend.load(bytes));
     }
     const runsPerPass = models.map((_, i) => (i < extras.length ? REFERENCE_RUNS_FACTOR : 1) * o.runsPerPass);
-    measured = await withMachineLock(
+    measured = await withMeasurementLock(
+      backend,
       () => measureInterleaved(models, {
         warmup: o.warmup, passes: o.passes, runsPerPass, signal: o.signal,
         onPass: (pass, passes) => o.onProgress?.({ done: pass, total: passes, message: `pass ${pass}/${passes}` }),

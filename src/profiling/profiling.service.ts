@@ -1,4 +1,3 @@
-import { TailorError } from '../core/errors';
 import { getSpace } from '../core/space';
 import { DeviceService } from '../runtime/device.service';
 import { DEFAULT_PROFILE_OPTIONS, ProfileOptions, ProfileResult, profileSpace } from './profiler';
@@ -19,8 +18,8 @@ export class ProfilingService {
     const device = this.devices.get(req.device);
     const space = getSpace(req.space);
     const backend = await this.devices.open(device, 'be profiled', req.threads);
-    const fingerprint = await this.devices.fingerprint(device);
-    if (!fingerprint) throw new TailorError('UNKNOWN_BACKEND', { device: device.id, backend: device.backend, known: 'backends that run on this machine' });
+    // Read once, from the backend the table is measured through: a board's agent checks every work item against it.
+    const fingerprint = await this.devices.measuredOn(device, backend);
     const d = DEFAULT_PROFILE_OPTIONS;
     return profileSpace(this.devices.ws, device, backend, fingerprint, space, {
       resolutions: req.resolutions ?? space.resolutions,

@@ -1,4 +1,5 @@
 import { TailorError } from '../core/errors';
+import type { Fingerprint } from './fingerprint';
 
 export type ModelFormat = 'onnx' | 'tflite';
 
@@ -38,6 +39,12 @@ export interface DeviceBackend {
   /** Measures on other hardware than this machine (a board, a phone): this machine's measurement lock does not apply. */
   readonly remote?: boolean;
   runtimeVersion(): string;
+  /**
+   * The fingerprint of the hardware this backend measures on, read from the device itself, for
+   * devices other than this machine (a board's agent, a phone); throws a specific error when the
+   * device cannot be read. Absent: the device's fingerprint (this machine's) holds.
+   */
+  fingerprint?(): Promise<Fingerprint>;
   load(model: Uint8Array): Promise<LoadedModel>;
   loadProfiled(model: Uint8Array): Promise<ProfiledModel>;
   /**

@@ -4,8 +4,8 @@ import { TailorError } from '../core/errors';
 import { Workspace } from '../core/workspace';
 import { countEntries, readTable } from '../latency/table';
 import { BackendOptions, DeviceBackend, backendRegistration } from './registry';
-import { DeviceDescriptor, DeviceRegistry, TABLE_ONLY } from './devices';
-import { ComparedFingerprint, Fingerprint, FingerprintChange, describeChanges, fingerprintChanges, localFingerprint, remoteFingerprint } from './fingerprint';
+import { AGENT_BACKEND, DeviceDescriptor, DeviceRegistry, TABLE_ONLY } from './devices';
+import { ComparedFingerprint, Fingerprint, LiveFingerprint, describeChanges, fingerprintChanges, localFingerprint, remoteFingerprint } from './fingerprint';
 
 /** What a lookup table or kernel regressors file records about where it was measured. */
 export interface MeasuredOn {
@@ -33,8 +33,11 @@ export interface DeviceTable {
 }
 
 export interface DeviceInfo extends DeviceDescriptor {
-  /** Live fingerprint (this machine's, or what a remote device reports); null for table-only devices and silent remote ones. */
-  live: Fingerprint | null;
+  /**
+   * Live fingerprint (this machine's, or what a remote device reports; for a board, what its agent
+   * reported last, with `reportedAt`); null for table-only devices and silent remote ones.
+   */
+  live: LiveFingerprint | null;
   tables: DeviceTable[];
 }
 
@@ -69,11 +72,15 @@ export class DeviceService {
     return { ...d.options, threads: threads ?? d.options.threads ?? 1 };
   }
 
-  /** Fingerprint of the hardware and runtime the device measures on; null if that is not this machine. */
-  async fingerprint(d: DeviceDescriptor): Promise<Fingerprint | null> {
+  /**
+   * Fingerprint of the hardware and runtime the device measures on: this machine's, or what a remote
+   * device reports (a board: what its agent reported last); null for table-only devices and remote
+   * devices that do not answer or never reported.
+   */
+  async fingerprint(d: DeviceDescriptor): Promise<LiveFingerprint | null> {
     if (d.backend === TABLE_ONLY) return null;
     const reg = backendRegistration(d.id, d.backend);
-    if (!reg.local) return remoteFingerprint(d.backend, d.id, this.options(d));
+    if (!reg.local) return remoteFingerprint(d.backend, d.id, this.options(d), this.ws);
     const runtime = reg.runtimeVersion(this.options(d));
     if (!this.fingerprints.has(runtime)) {
       const reading = localFingerprint(runtime);
@@ -88,21 +95,42 @@ export class DeviceService {
     return { ...d, live, tables: this.tables(d, live) };
   }
 
-  /** Fields that differ between what `m` was measured on and the device now; null: cannot tell. */
-  async changes(d: DeviceDescriptor, m: MeasuredOn): Promise<FingerprintChange[] | null> {
-    const recorded = recordedOn(m);
-    // Reading the live fingerprint costs a systeminformation call: not for files that record none.
-    return recorded && fingerprintChanges(recorded, await this.fingerprint(d));
+  /**
+   * The fingerprint that measurements through `backend` are made on (tables record it): the device's
+   * own reading where the backend has one (the report a board's agent was opened with, a phone's
+   * getprop), else the device's. A device that cannot be read is a specific error.
+   */
+  async measuredOn(d: DeviceDescriptor, backend: DeviceBackend): Promise<Fingerprint> {
+    const f = backend.fingerprint ? await backend.fingerprint() : await this.fingerprint(d);
+    if (!f) throw new TailorError('FINGERPRINT_UNKNOWN', { device: d.id, reason: `its backend "${d.backend}" reports none` });
+    return f;
+  }
+
+  /** Why a device's live fingerprint is missing (`live` null): remote devices only; table-only devices have no hardware. */
+  private unknownLive(d: DeviceDescriptor): string {
+    if (d.backend === TABLE_ONLY) return 'table-only device: no hardware to compare with';
+    if (d.backend === AGENT_BACKEND) return `remote agent device: its agent has never reported to a service of this workspace (start it on the board: tailor agent --server <url> --device-id ${d.id})`;
+    return `remote ${d.backend} device: no live fingerprint reported (it does not answer)`;
   }
 
   /**
    * Warnings for a table or regressors file (`what`) measured on other hardware or runtime than
-   * the device has now; with `strict`, FINGERPRINT_MISMATCH instead. Nothing when it cannot be told.
+   * the device has now (for a board, as its agent last reported); with `strict`, FINGERPRINT_MISMATCH
+   * instead. Nothing when the file records no fingerprint (imported), or the device has no hardware
+   * (table-only); a remote device whose fingerprint is unknown is refused with `strict` (FINGERPRINT_UNKNOWN).
    */
   async checkMeasuredOn(d: DeviceDescriptor, m: MeasuredOn, what: { kind: string; file: string; refresh: string }, strict = false): Promise<string[]> {
-    const changes = await this.changes(d, m);
-    if (!changes?.length) return [];
-    const err = new TailorError('FINGERPRINT_MISMATCH', { what: what.kind, file: what.file, device: d.id, changes: describeChanges(changes) });
+    const recorded = recordedOn(m);
+    // Reading the live fingerprint costs a systeminformation call (or an adb round trip): not for files that record none.
+    if (!recorded) return [];
+    const live = await this.fingerprint(d);
+    if (!live) {
+      if (strict && d.backend !== TABLE_ONLY) throw new TailorError('FINGERPRINT_UNKNOWN', { what: what.kind, file: what.file, device: d.id, reason: this.unknownLive(d) });
+      return [];
+    }
+    const changes = fingerprintChanges(recorded, live)!;
+    if (!changes.length) return [];
+    const err = new TailorError('FINGERPRINT_MISMATCH', { what: what.kind, file: what.file, device: d.id, changes: describeChanges(changes), reported: live.reportedAt });
     if (strict) throw err;
     return [`${err.message} Its predictions may not hold here; re-measure (${what.refresh}), or pass --strict to refuse.`];
   }
@@ -125,7 +153,7 @@ export class DeviceService {
     }
     return summaries.map(({ recorded, ...s }): DeviceTable => {
       const unknown = s.error ? 'the file cannot be read'
-        : !live ? (d.backend === TABLE_ONLY ? 'table-only device: no hardware to compare with' : `remote ${d.backend} device: no live fingerprint reported`)
+        : !live ? this.unknownLive(d)
         : !recorded ? 'the file records no fingerprint (imported)' : null;
       if (unknown) return { ...s, stale: 'unknown', reason: unknown };
       const changes = fingerprintChanges(recorded, live)!;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Workspace } from '../core/workspace';
 
 /** What a table was measured on. `hash` covers the fields that change latency. */
 export interface Fingerprint {
@@ -73,8 +74,11 @@ export function describeChanges(changes: FingerprintChange[]): string {
   return changes.map((c) => `${LABELS[c.field]} ${show(c.recorded)} → now ${show(c.current)}`).join('; ');
 }
 
-/** Live fingerprints of devices that are not this machine (remote boards), by backend name. */
-type RemoteFingerprint = (device: string, options: { threads?: number; [key: string]: unknown }) => Promise<Fingerprint | null>;
+/** A device's current fingerprint; `reportedAt` (ISO time) when it is what a remote board reported then, not read just now. */
+export type LiveFingerprint = Fingerprint & { reportedAt?: string };
+
+/** Live fingerprints of devices that are not this machine (remote boards), by backend name; `ws` holds what boards reported last. */
+type RemoteFingerprint = (device: string, options: { threads?: number; [key: string]: unknown }, ws?: Workspace) => Promise<LiveFingerprint | null>;
 const remoteFingerprints = new Map<string, RemoteFingerprint>();
 
 export function registerRemoteFingerprint(backend: string, provider: RemoteFingerprint): void {
@@ -82,6 +86,6 @@ export function registerRemoteFingerprint(backend: string, provider: RemoteFinge
 }
 
 /** What a remote device reports about itself; null when its backend has no provider or it is not reporting. */
-export async function remoteFingerprint(backend: string, device: string, options: { threads?: number; [key: string]: unknown }): Promise<Fingerprint | null> {
-  return (await remoteFingerprints.get(backend)?.(device, options)) ?? null;
+export async function remoteFingerprint(backend: string, device: string, options: { threads?: number; [key: string]: unknown }, ws?: Workspace): Promise<LiveFingerprint | null> {
+  return (await remoteFingerprints.get(backend)?.(device, options, ws)) ?? null;
 }

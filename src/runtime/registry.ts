@@ -39,6 +39,6 @@ registerBackend('agent', {
   runtimeVersion: (options) => `agent ${String(options.runtime ?? 'ort-cpu')}`,
   create: async (options) => (await import('./agent/backend.js')).createAgentBackend(options),
 });
-registerRemoteFingerprint('agent', async (device, options) => (await import('./agent/backend.js')).remoteDeviceFingerprint(device, options));
+registerRemoteFingerprint('agent', async (device, options, ws) => (await import('./agent/backend.js')).remoteDeviceFingerprint(device, options, ws));
 
 export * from './backend';

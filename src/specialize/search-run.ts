@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { checkResolutions, spaceWithIO } from '../core/space';
 import type { LatencyService } from '../latency/latency.service';
+import { AGENT_BACKEND } from '../runtime/devices';
 import type { AlgorithmName } from '../search/archive';
 import type { RunHooks } from '../training/train-run';
 import type { ParetoFile } from './specialize';
@@ -32,13 +33,19 @@ export const SEARCH_DEFAULTS = { algorithm: 'nsga2', seed: 0, maxSubnets: 8, rew
 
 /**
  * Every input checked before the engine loads (synchronously: the service checks a job before
- * queueing it): targets, the run (finished), its predictor, the devices and their tables.
+ * queueing it): targets, remote boards to measure on (reachable), the run (finished), its predictor,
+ * the devices and their tables.
  */
 export function checkSearchRequest(req: SearchRequest, latency: LatencyService) {
   // Loaded when first needed (they do not load tfjs): `tailor --help` stays fast.
   const { checkRunFinished, readRun } = require('../training/runs') as typeof import('../training/runs');
   const { loadPredictorFile } = require('../accuracy/predictor') as typeof import('../accuracy/predictor');
   const targets = typeof req.targets === 'string' ? readTargets(req.targets) : req.targets;
+  // Measuring on a remote board goes through the service its agent connects to: refused now, not after the search.
+  if (req.measure) {
+    const { checkAgentReachable } = require('../runtime/agent/backend') as typeof import('../runtime/agent/backend');
+    for (const t of targets) for (const device of Object.keys(t.devices)) if (latency.devices.get(device).backend === AGENT_BACKEND) checkAgentReachable(device);
+  }
   const run = readRun(req.supernet);
   checkRunFinished(req.supernet);
   const predictorFile = loadPredictorFile(req.supernet, run.space);
@@ -52,8 +59,10 @@ export function checkSearchRequest(req: SearchRequest, latency: LatencyService) 
 /** `tailor search` as a function: the CLI and the service's search jobs both run this. */
 export async function searchRun(req: SearchRequest, cacheDir: string, latency: LatencyService, hooks: RunHooks & { warn?: (m: string) => void } = {}): Promise<ParetoFile[]> {
   const { targets, predictorFile, tableSpace } = checkSearchRequest(req, latency);
-  // --strict refuses a stale table before the engine loads; without it, specialize warns.
-  if (req.strict) for (const t of targets) for (const device of Object.keys(t.devices)) await latency.checkFingerprint(latency.predictor(device, tableSpace.id).table, true, device);
+  // A stale table is refused (--strict) or warned about once per device, before the engine loads.
+  for (const device of new Set(targets.flatMap((t) => Object.keys(t.devices)))) {
+    for (const w of await latency.checkFingerprint(latency.predictor(device, tableSpace.id).table, req.strict, device)) hooks.warn?.(w);
+  }
   const { openRun } = await import('../training/runs.js');
   const { AccuracyPredictor } = await import('../accuracy/predictor.js');
   const { initEngine } = await import('../training/engine.js');
@@ -66,7 +75,7 @@ export async function searchRun(req: SearchRequest, cacheDir: string, latency: L
       { engine, run, runDir: req.supernet, net, data, accuracy, latency },
       {
         targets, outDir: path.resolve(req.out), algorithm: req.algorithm, seed: req.seed, measure: Boolean(req.measure), maxSubnets: req.maxSubnets,
-        generations: req.generations, population: req.population, reward: req.reward, rescore: req.rescore, bnImages: req.bnImages, testImages: req.testImages, strict: req.strict, resolutions: req.resolutions,
+        generations: req.generations, population: req.population, reward: req.reward, rescore: req.rescore, bnImages: req.bnImages, testImages: req.testImages, resolutions: req.resolutions,
         // Progress over all targets: each target is one unit, its stages fractions of it.
         onProgress: (p) => hooks.onProgress?.({
           done: Math.max(0, targets.findIndex((t) => t.name === p.target)) + (p.total > 0 ? Math.min(1, p.done / p.total) : 0),

@@ -56,7 +56,6 @@ export interface SpecializeOptions {
   bnImages?: number;
   /** With measure: test images that score each emitted subnet (default: the whole test split). */
   testImages?: number;
-  strict?: boolean;
   onProgress?: (p: { target: string; stage: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
 }
@@ -165,7 +164,6 @@ export async function specialize(ctx: Context, o: SpecializeOptions): Promise<Pa
     const latency = new Map<string, EfficiencyPredictor>();
     for (const device of Object.keys(target.devices)) {
       const predictor = ctx.latency.predictor(device, tableSpace.id);
-      for (const w of await ctx.latency.checkFingerprint(predictor.table, o.strict)) o.warn?.(w);
       latency.set(device, latencyEfficiency(device, predictor, tableSpace));
     }
     const resolutions = searchResolutions(tableSpace, [...latency.keys()].map((d) => ctx.latency.predictor(d, tableSpace.id).table), o);

@@ -9,6 +9,8 @@ import { getSpace } from '../../src/core/space';
 import { workspace } from '../../src/core/workspace';
 import { tableLatency } from '../../src/gate/gate';
 import { LatencyService } from '../../src/latency/latency.service';
+import { AgentReport } from '../../src/runtime/agent/protocol';
+import { recordAgentReport } from '../../src/runtime/agent/reports';
 import { DeviceService } from '../../src/runtime/device.service';
 import { PREDICTOR_FILE, PREDICTOR_FORMAT } from '../../src/accuracy/predictor';
 import { ortVersion } from '../../src/runtime/ort-cpu/version';
@@ -17,10 +19,17 @@ import { featureCount } from '../../src/search/encoding';
 import { CHECKPOINT_FILE, RUN_FILE } from '../../src/training/trainer';
 import { createApp } from '../../src/main';
 import { tinyModel, writeRegressors } from '../gate-fixtures';
-import { NET_30MS, NOTE10_YAMLS, REPO, cli, tempDir } from '../helpers';
+import { NET_30MS, NOTE10_YAMLS, REPO, cli, cliAsync, tempDir } from '../helpers';
 
 const SPACE = 'ofa-mbv3-w1.2';
 const OTHER = { cpu: 'Other CPU', cores: 64, runtime: 'onnxruntime-node 0.0.1' };
+/** What board1's agent reported to a service of the workspace (recorded as the service records it). */
+const BOARD_REPORT: AgentReport = {
+  machine: { cpu: 'ARM Cortex-A76', cores: 4, physicalCores: 4, flags: ['neon'], memoryGb: 8, os: 'Debian 12', arch: 'arm64' },
+  backends: [{ name: 'ort-cpu', runtime: 'onnxruntime-node 0.0.1' }],
+  clock: Date.parse('2025-06-01T12:00:00.000Z'),
+};
+const REPORTED_AT = '2025-06-01T12:00:00.000Z';
 
 /** `tailor gate` in `cwd` (the config is found in the current directory). */
 function gate(cwd: string, home: string, args: string[] = []) {
@@ -47,6 +56,13 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
     t.backend = { name: 'ort-cpu', version: OTHER.runtime, threads: 1 };
     fs.mkdirSync(path.join(home, 'latency-tables', 'local-cpu'), { recursive: true });
     fs.writeFileSync(path.join(home, 'latency-tables', 'local-cpu', `${SPACE}.json`), JSON.stringify(t));
+    // Remote boards (backend agent): board1's agent last reported another CPU than its table's; board2's never reported.
+    for (const board of ['board1', 'board2']) {
+      fs.writeFileSync(path.join(home, 'devices', `${board}.json`), JSON.stringify({ id: board, name: board, backend: 'agent', options: { runtime: 'ort-cpu', threads: 1 } }));
+      fs.mkdirSync(path.join(home, 'latency-tables', board));
+      fs.writeFileSync(path.join(home, 'latency-tables', board, `${SPACE}.json`), JSON.stringify({ ...t, device: { ...t.device, id: board } }));
+    }
+    recordAgentReport(workspace(home), 'board1', BOARD_REPORT, new Date(REPORTED_AT));
     const regressors = writeRegressors(home);
     const k = JSON.parse(fs.readFileSync(regressors, 'utf8'));
     k.device.fingerprint = { ...live, runtime: 'onnxruntime-node 1.0.0' };
@@ -111,6 +127,25 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
     assert.match(text.stdout, /note10\s+ofa-mbv3-w1\.2\s+224\s+no fingerprint \(imported\)\s+unknown: table-only device/);
   });
 
+  it('an agent board: tables are compared with what its agent last reported; --strict refuses, also when it never reported', () => {
+    const boardChanges = new RegExp(`latency table \\S+board1/${SPACE}\\.json of device "board1" was measured on different hardware or runtime: CPU model "Other CPU" → now "ARM Cortex-A76"; cores 64 → now 4 \\(the device as last reported ${REPORTED_AT.replace(/\./g, '\\.')}\\)`);
+    const strict = cli(['predict', '--device', 'board1', '--arch', NET_30MS, '--strict'], home);
+    assert.equal(strict.status, 2, strict.stdout);
+    assert.match(strict.stderr, boardChanges);
+    assert.equal(strict.stdout, '');
+    const never = cli(['predict', '--device', 'board2', '--arch', NET_30MS, '--strict'], home);
+    assert.equal(never.status, 2, never.stdout);
+    assert.match(never.stderr, /error: Cannot tell whether the latency table \S+board2\/ofa-mbv3-w1\.2\.json of device "board2" is current: remote agent device: its agent has never reported to a service of this workspace \(start it on the board: tailor agent --server <url> --device-id board2\)\. --strict refuses what it cannot check\./);
+
+    const text = cli(['devices'], home);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`board1\\s+agent\\s+1\\s+remote \\(agent\\): ARM Cortex-A76, 4 cores, onnxruntime-node 0\\.0\\.1, as last reported ${REPORTED_AT.replace(/\./g, '\\.')}\\s+[0-9a-f]{16}`));
+    assert.match(text.stdout, /board2\s+agent\s+1\s+remote \(agent\), never reported\s+-/);
+    assert.match(text.stdout, /board1\s+ofa-mbv3-w1\.2\s+224\s+Other CPU, 64 cores, onnxruntime-node 0\.0\.1\s+STALE: CPU model "Other CPU" → now "ARM Cortex-A76"; cores 64 → now 4/);
+    assert.match(text.stdout, /board2\s+ofa-mbv3-w1\.2\s+224\s+.*unknown: remote agent device: its agent has never reported/);
+    assert.doesNotMatch(text.stdout, /table only/);
+  });
+
   it('validate --strict refuses before measuring anything', () => {
     const r = cli(['validate', '--device', 'local-cpu', '--space', SPACE, '--samples', '2', '--strict'], home);
     assert.equal(r.status, 2);
@@ -135,6 +170,10 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, tableChanges());
     assert.ok(Date.now() - started < 20_000);
+    // Without --strict: a warning (here for the agent board, as its agent last reported), before the engine loads.
+    fs.writeFileSync(targets, JSON.stringify({ targets: [{ name: 'fast', devices: { board1: { latencyMs: 30 } } }] }));
+    const warned = cli(['search', '--supernet', run, '--targets', targets, '--out', path.join(home, 'out')], home);
+    assert.match(warned.stderr, /warning: The latency table \S+ of device "board1" was measured on different hardware or runtime: CPU model "Other CPU" → now "ARM Cortex-A76".*as last reported/);
   });
 
   it('gate warns on stale kernel regressors and refuses with --strict or a top-level "strict" in the config', () => {
@@ -191,6 +230,17 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
       assert.ok(device.tables.every((t: object) => !('file' in t)));
       const note10 = await (await fetch(`${url}/devices/note10`)).json();
       assert.equal(note10.tables[0].stale, 'unknown');
+
+      // tailor gate --server: the service's stale-regressors note in the report; --strict sent along, refused there.
+      const dir = tempDir('tailor-fp-remote-gate-');
+      fs.writeFileSync(path.join(dir, 'tiny.onnx'), tinyModel());
+      fs.writeFileSync(path.join(dir, 'tailor.budgets.json'), JSON.stringify({ budgets: [{ name: 'tiny', model: 'tiny.onnx', limits: { latency: { 'local-cpu': '1 s' } } }] }));
+      const remote = await cliAsync(['gate', '--server', url], { cwd: dir });
+      assert.equal(remote.status, 0, remote.stderr);
+      assert.match(remote.stdout, /note: local-cpu: The kernel regressors file \S+ of device "local-cpu" was measured on different hardware or runtime: runtime "onnxruntime-node 1\.0\.0" → now/);
+      const strict = await cliAsync(['gate', '--server', url, '--strict'], { cwd: dir });
+      assert.equal(strict.status, 2, strict.stderr);
+      assert.match(strict.stderr, /error: POST \/gate \(budget "tiny"\) on the Tailor service at http:\/\/127\.0\.0\.1:\d+ failed \(HTTP 409\): The kernel regressors file \S+ of device "local-cpu" was measured on different hardware or runtime/);
     } finally {
       await app.close();
     }

@@ -84,7 +84,7 @@ describe('HTTP: POST /gate and POST /latency/predict { device, model }', () => {
     assert.deepEqual(ok.json, [{
       name: 'tiny.onnx', passed: true,
       metrics: { sizeBytes: fs.statSync(path.join(modelDir, 'tiny.onnx')).size, params: 314, macs: 61_562, latencyMs: { 'local-cpu': { predicted: ok.json[0].metrics.latencyMs['local-cpu'].predicted } } },
-      failures: [],
+      failures: [], notes: [],
     }]);
     assert.ok(ok.json[0].metrics.latencyMs['local-cpu'].predicted > 0);
     const over = await post(server, '/gate', { name: 'big', model: 'team/big.onnx', limits: { params: '1K' } });
@@ -131,6 +131,8 @@ describe('HTTP: POST /gate and POST /latency/predict { device, model }', () => {
     expectError(await post(server, '/gate', { model: 'tiny.onnx', limits, extra: 1 }), 400, /property extra should not exist/);
     expectError(await post(server, '/gate', { model: 'tiny.onnx' }), 400, /limits must be an object/);
     expectError(await post(server, '/gate', { model: 'tiny.onnx', limits, measure: 'yes' }), 400, /measure must be a boolean/);
+    expectError(await post(server, '/gate', { model: 'tiny.onnx', limits, strict: 'yes' }), 400, /strict must be a boolean/);
+    expectError(await post(bare, '/gate', upload(tinyModel(), { limits: '{"size": "1 MB"}', strict: 'yes' })), 400, /"strict" must be "true" or "false"/);
     expectError(await post(server, '/gate', { model: 'missing.onnx', limits }), 404, /Model file missing\.onnx does not exist/);
     expectError(await post(bare, '/gate', upload(Buffer.from('\x1c\x00\x00\x00TFL3\x00\x00'), { limits: '{"size": "1 MB"}' }, 'm.tflite')), 422, /m\.tflite is not a valid TFLite model/);
     fs.writeFileSync(path.join(modelDir, 'model.tflite'), Buffer.from('\x1c\x00\x00\x00TFL3\x00\x00'));

@@ -13,7 +13,7 @@ import { readCheckpointMeta } from '../../src/training/checkpoint';
 import { loadDataset } from '../../src/training/datasets';
 import { initEngine } from '../../src/training/engine';
 import { CHECKPOINT_FILE, LOG_FILE, trainSupernet } from '../../src/training/trainer';
-import { tempDir } from '../helpers';
+import { cliAsync, tempDir } from '../helpers';
 
 const ort = require('onnxruntime-node') as typeof Ort;
 
@@ -207,16 +207,27 @@ describe('supernet runs over HTTP: train, acc-predictor and search jobs, GET /ru
     expectError(await call(server, 'GET', `/runs/${'a'.repeat(65)}`), 400, /folder-safe/);
   });
 
-  it('a search with measure: true queues on the measuring device; an omitted name is derived from the job', async () => {
-    const created = await call(server, 'POST', '/jobs', { type: 'search', params: { ...searchParams, measure: true } });
-    assert.equal(created.status, 202, created.text);
-    const job = (await call(server, 'GET', `/jobs/${created.json.id}`)).json;
+  it('search --server from the CLI: a search job (measure: queued on the measuring device, name derived), followed and printed as locally; no subnet within budget exits 1', async () => {
+    const dir = tempDir();
+    const file = (name: string, latencyMs: number) => {
+      fs.writeFileSync(path.join(dir, name), JSON.stringify({ targets: [{ name: 'any', devices: { 'local-cpu': { latencyMs } } }] }));
+      return path.join(dir, name);
+    };
+    const args = ['search', '--server', server.url, '--supernet', 'quick', '--seed', '3', '--max-subnets', '1', '--generations', '2', '--population', '8', '--rescore', '0', '--bn-images', '50', '--resolutions', '20'];
+    const r = await cliAsync([...args, '--targets', file('targets.json', 500), '--measure', '--test-images', '50']);
+    assert.equal(r.status, 0, r.stderr);
+    const id = /job ([0-9a-f-]{36}) on http/.exec(r.stderr)![1];
+    const job = (await call(server, 'GET', `/jobs/${id}`)).json;
     assert.equal(job.device, 'local-cpu');
     assert.match(job.params.name, /^nsga2-seed3-\d{8}T\d{6}-[0-9a-f]{4}$/);
-    assert.equal(job.params.maxSubnets, 2);
     assert.equal(job.params.reward, 'soft', 'defaults filled in');
-    assert.equal((await call(server, 'DELETE', `/jobs/${created.json.id}`)).status, 200);
-    await waitFor('search cancelled', async () => (await call(server, 'GET', `/jobs/${created.json.id}`)).json.status === 'cancelled');
+    assert.match(r.stdout, /^\nany: nsga2 \(seed 3\), \d+ subnets evaluated, \d+ on the Pareto front, hypervolume [\d.]+\nfile\s+top-1 predicted\s+top-1 measured\s+local-cpu predicted ms\s+local-cpu measured ms\s+MMACs\s+params\n/);
+    assert.match(r.stdout, /\nsubnet-01\.onnx\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+\nlocal-cpu: \d+% of emitted subnets within ±10% of the prediction/);
+    assert.ok(r.stdout.includes(`written on the server: runs/quick/searches/${job.params.name}/any/{pareto.json, pareto.svg, pareto.png, subnet-*.onnx, subnet-*.tflite}; download: GET ${server.url}/runs/quick/searches/${job.params.name}/targets/any/<file>`), r.stdout);
+
+    const none = await cliAsync([...args, '--targets', file('impossible.json', 1e-6), '--name', 'impossible']);
+    assert.equal(none.status, 1, none.stderr);
+    assert.match(none.stderr, /error: Job [0-9a-f-]{36} on http:\/\/127\.0\.0\.1:\d+ failed: No subnet of ofa-mbv3-tiny meets target "any" \(latency on local-cpu <= 0 ms\)/);
   });
 
   it('a train job runs on the trainer queue and resumes from its checkpoint after the service restarts', async () => {

@@ -4,6 +4,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
+import { workspace } from '../../src/core/workspace';
+import { FINISHED, JobStore } from '../../src/jobs/job-store';
+import { JobService } from '../../src/jobs/job.service';
+import { jobRunners } from '../../src/jobs/runners';
+import { LatencyService } from '../../src/latency/latency.service';
+import { ProfilingService } from '../../src/profiling/profiling.service';
+import { DeviceService } from '../../src/runtime/device.service';
 import { AdbError, adbOptions, adbTfliteVersion, benchmarkCommand, classifyAdbMessage, parseGetprop, phoneFingerprint, shellQuote } from '../../src/runtime/adb-tflite/adb';
 import { parseBenchmarkOutput, profileEvents } from '../../src/runtime/adb-tflite/parser';
 import { remoteFingerprint } from '../../src/runtime/fingerprint';
@@ -12,6 +19,7 @@ import { nameKernels } from '../../src/runtime/tflite-wasm/attribute';
 import { TfliteModel } from '../../src/tflite/model';
 import { writeTflite } from '../../src/tflite/writer';
 import { FIXTURES, tempDir } from '../helpers';
+import { waitFor } from '../http';
 
 // The fixtures are written in benchmark_model's documented output format (see the comment at the
 // top of each), not recorded from a phone: no phone is attached here.
@@ -404,5 +412,36 @@ esac
     await rejects(measure('slow', 400), 'TIMEOUT', /did not finish within 0\.4 s \(options\.timeoutMs\)/);
     await rejects(measure('disconnect'), 'DISCONNECTED', /"R58M123ABC" disconnected during benchmark_model on the device .*get-state after it: error: no devices\/emulators found; its output before: .*Running benchmark for at least 50 iterations/);
     fs.rmSync(`${log}.gone`, { force: true });
+  });
+
+  it('a profile job fails with the specific error and writes no table: a phone gone mid-run, a phone that does not answer getprop', async () => {
+    const home = tempDir('tailor-adb-job-');
+    const ws = workspace(home);
+    fs.mkdirSync(ws.devicesDir);
+    fs.writeFileSync(path.join(ws.devicesDir, 'phone.json'), JSON.stringify({ id: 'phone', name: 'Phone', backend: 'adb-tflite', options: { threads: 1, serial: 'R58M123ABC' } }));
+    const devices = new DeviceService(ws);
+    const jobs = new JobService(new JobStore(path.join(home, 'data')), jobRunners(new LatencyService(ws, devices), new ProfilingService(devices), { home, cacheDir: path.join(home, 'cache') }));
+    jobs.start();
+    const profile = async (mode: string) => {
+      env({ FAKE_ADB_MODE: mode, FAKE_ADB_FIXTURE: fixturePath('xnnpack-delegate-internal.txt') });
+      const { id } = jobs.submit('profile', { device: 'phone', space: 'ofa-mbv3-tiny@in1-out10', resolutions: [20], rounds: 1, passes: 1 });
+      const job = await waitFor('the job to end', async () => FINISHED.includes(jobs.get(id).status) && jobs.get(id), 30_000);
+      fs.rmSync(`${log}.gone`, { force: true });
+      assert.equal(job.status, 'failed');
+      assert.equal(fs.existsSync(path.join(ws.tablesDir, 'phone', 'ofa-mbv3-tiny@in1-out10.json')), false, 'no table written');
+      return job.error!;
+    };
+    try {
+      const gone = await profile('disconnect');
+      assert.equal(gone.code, 'ADB_DEVICE');
+      assert.match(gone.message, /^Android device: the Android device "R58M123ABC" disconnected during benchmark_model on the device/);
+      // The phone's fingerprint (recorded in the table) is read first: a phone that does not answer says why.
+      const silent = await profile('nodevice');
+      assert.equal(silent.code, 'ADB_DEVICE');
+      assert.match(silent.message, /^Android device: no Android device "R58M123ABC" is connected over adb/);
+    } finally {
+      env({ FAKE_ADB_MODE: undefined });
+      await jobs.shutdown();
+    }
   });
 });

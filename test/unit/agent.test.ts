@@ -3,13 +3,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
+import { workspace } from '../../src/core/workspace';
+import { LatencyService } from '../../src/latency/latency.service';
+import { ProfilingService } from '../../src/profiling/profiling.service';
+import { DeviceService } from '../../src/runtime/device.service';
 import { BoardWorker } from '../../src/runtime/agent/agent';
-import { AgentBackend } from '../../src/runtime/agent/backend';
-import { AgentHub, AgentHubOptions } from '../../src/runtime/agent/hub';
+import { AgentBackend, HUB_ENV } from '../../src/runtime/agent/backend';
+import { AgentHub, AgentHubOptions, installAgentHub } from '../../src/runtime/agent/hub';
 import { ModelStore, sha256 } from '../../src/runtime/agent/models';
 import { AgentReport, Work, agentFingerprint } from '../../src/runtime/agent/protocol';
 import { AgentTokens, bearerToken } from '../../src/runtime/agent/tokens';
 import { LoadedModel, ProfiledModel, registerBackend } from '../../src/runtime/registry';
+import { SEARCH_DEFAULTS, searchRun } from '../../src/specialize/search-run';
 import { rejectsWith, tempDir } from '../helpers';
 
 const TOKEN = 'board1-secret-token-0123';
@@ -256,6 +261,33 @@ describe('agent hub: work broker', () => {
     assert.equal(fs.existsSync(h.models.file(sha)), false);
   });
 
+  it('a board registering again with other hardware or runtime: work opened on the old report fails, none reaches the new one', async () => {
+    const logs: string[] = [];
+    const h = hub({ log: { log: () => undefined, warn: (m) => logs.push(m) } });
+    const old = h.register('board1', report()).session;
+    const board = { cpu: 'ARM Cortex-A76', cores: 4, runtime: 'onnxruntime-node 1.30.0' };
+    const held = h.run('board1', { op: 'measure', warmup: 0, runs: 1, session: { ...session(h), board } });
+    const queued = h.run('board1', { op: 'load', session: { ...session(h), board } });
+    const leased = (await h.poll('board1', old, 1))!;
+    const upgraded = { ...report(), backends: [{ name: 'ort-cpu' as const, runtime: 'onnxruntime-node 1.31.0' }] };
+    const fresh = h.register('board1', upgraded).session;
+    const changed = /agent of "board1" registered again reporting other hardware or runtime \(runtime "onnxruntime-node 1\.30\.0" → now "onnxruntime-node 1\.31\.0"\) while (measure \(0 warm-up, 1 timed runs\)|load) of model [0-9a-f]{12} on ort-cpu was pending: measurements of two machines are never mixed/;
+    assert.equal(await h.poll('board1', fresh, 0), null, 'nothing of the old board is handed to the new one');
+    await rejectsWith(held, 'AGENT_FINGERPRINT_CHANGED', changed);
+    await rejectsWith(queued, 'AGENT_FINGERPRINT_CHANGED', changed);
+    // The old process's late result is not used.
+    throwsWith(() => h.result('board1', leased.id, { lease: leased.lease, times: [1] }), 'AGENT_DUPLICATE_RESULT', 409);
+    assert.match(logs.join('\n'), /agent "board1" registered again reporting other hardware or runtime: runtime "ort-cpu: onnxruntime-node 1\.30\.0" → now "ort-cpu: onnxruntime-node 1\.31\.0"/);
+    // Sessions opened on the new report run; disposing an old session is never refused.
+    await h.run('board1', { op: 'dispose', session: { ...session(h), board } });
+    const now = h.run('board1', { op: 'measure', warmup: 0, runs: 1, session: { ...session(h), board: { ...board, runtime: 'onnxruntime-node 1.31.0' } } });
+    const dispose = (await h.poll('board1', fresh, 1))!;
+    assert.equal(dispose.op, 'dispose');
+    const work = (await h.poll('board1', fresh, 1))!;
+    h.result('board1', work.id, { lease: work.lease, times: [2] });
+    assert.deepEqual(await now, { times: [2] });
+  });
+
   it('fingerprints a board from its report, hashed by the server', () => {
     const f = agentFingerprint(report(), 'ort-cpu')!;
     assert.equal(f.cpu, 'ARM Cortex-A76');
@@ -317,7 +349,7 @@ describe('agent backend over the hub, with a board worker', () => {
       }
     })();
     try {
-      const backend = new AgentBackend(h, 'board1', 'ort-cpu', 1, 'onnxruntime-node 1.30.0');
+      const backend = new AgentBackend(h, 'board1', 'ort-cpu', 1, agentFingerprint(report(), 'ort-cpu')!);
       assert.equal(backend.modelFormat, 'onnx');
       const model = new Uint8Array([1, 2, 3, 4]);
       const plain = await backend.load(model);
@@ -345,6 +377,71 @@ describe('agent backend over the hub, with a board worker', () => {
     } finally {
       stopped = true;
       await loop;
+    }
+  });
+
+  it('a profile whose board registers again with another CPU mid-run fails (AGENT_FINGERPRINT_CHANGED) and writes no table', async () => {
+    fakeRuntime([]);
+    const h = hub();
+    const home = tempDir('tailor-agent-swap-');
+    fs.mkdirSync(path.join(home, 'devices'));
+    fs.writeFileSync(path.join(home, 'devices', 'board1.json'), JSON.stringify({ id: 'board1', name: 'Board 1', backend: 'agent', options: { runtime: 'ort-cpu' } }));
+    const board = new BoardWorker('board1', new ModelStore(path.join(home, 'cache')), async (sha) => h.model('board1', sha));
+    let agent = h.register('board1', report()).session;
+    let items = 0;
+    let stopped = false;
+    const loop = (async () => {
+      while (!stopped) {
+        const work: Work | null = await h.poll('board1', agent, 0.05);
+        if (!work) continue;
+        if (++items === 3) {
+          // Another board takes the id mid-run: the item it held goes back to the queue.
+          agent = h.register('board1', { ...report(), machine: { ...report().machine, cpu: 'ARM Cortex-A78' } }).session;
+          continue;
+        }
+        const result = await board.execute(work);
+        if (work.op !== 'dispose') h.result('board1', work.id, { lease: work.lease, ...result });
+      }
+    })();
+    installAgentHub(h);
+    try {
+      const profiling = new ProfilingService(new DeviceService(workspace(home)));
+      const run = profiling.profile({ device: 'board1', space: 'ofa-mbv3-tiny@in1-out10', resolutions: [20], rounds: 1, passes: 1 });
+      await rejectsWith(run, 'AGENT_FINGERPRINT_CHANGED', /CPU model "ARM Cortex-A76" → now "ARM Cortex-A78"/);
+      assert.ok(items >= 3);
+      assert.equal(fs.existsSync(path.join(home, 'latency-tables', 'board1', 'ofa-mbv3-tiny@in1-out10.json')), false, 'nothing written');
+    } finally {
+      installAgentHub(null);
+      stopped = true;
+      await loop;
+    }
+  });
+});
+
+describe('search --measure on a remote board', () => {
+  it('is refused before the run is read (nothing searched) when this process reaches no hub; a published hub lets it through', async () => {
+    const home = tempDir('tailor-agent-search-');
+    fs.mkdirSync(path.join(home, 'devices'));
+    fs.writeFileSync(path.join(home, 'devices', 'board1.json'), JSON.stringify({ id: 'board1', name: 'Board 1', backend: 'agent', options: { runtime: 'ort-cpu' } }));
+    const ws = workspace(home);
+    const latency = new LatencyService(ws, new DeviceService(ws));
+    // No run at all: a check made after the search started would fail on the run instead.
+    const req = { ...SEARCH_DEFAULTS, supernet: path.join(home, 'runs', 'none'), out: path.join(home, 'out'), targets: [{ name: 'board', devices: { board1: { latencyMs: 5 } } }] };
+    const search = (measure: boolean) => searchRun({ ...req, measure }, path.join(home, 'cache'), latency);
+    await rejectsWith(search(true), 'AGENT_NO_HUB', /Device "board1" is a remote board .*tailor profile\|validate\|search\|gate --server <url>/);
+    assert.equal(fs.existsSync(req.out), false);
+    // Predicting needs no board: the run is what is missing.
+    await rejectsWith(search(false), 'INVALID_OPTION', /is not a training run/);
+    // A job worker of the service (the hub published in its environment) gets past the check.
+    const saved = { ...process.env };
+    Object.assign(process.env, { [HUB_ENV.url]: 'http://127.0.0.1:9', [HUB_ENV.key]: 'k', [HUB_ENV.models]: tempDir() });
+    try {
+      await rejectsWith(search(true), 'INVALID_OPTION', /is not a training run/);
+    } finally {
+      for (const k of Object.values(HUB_ENV)) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
   });
 });

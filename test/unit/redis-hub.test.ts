@@ -101,6 +101,21 @@ describe('the agent hub on Redis: agents of one server serve the work of another
     assert.deepEqual(await loading, { fresh: true });
   });
 
+  it('a board registering again on another server with another CPU: work opened on the old report fails, whichever server waits for it', async () => {
+    const logs: string[] = [];
+    const [a, b] = await servers({ log: { log: () => undefined, warn: (m) => logs.push(m) } });
+    const old = await b.register('board1', report());
+    const board = { cpu: 'ARM Cortex-A76', cores: 4, runtime: 'onnxruntime-node 1.30.0' };
+    const spec = { id: crypto.randomUUID(), model: a.models.put(new Uint8Array([4, 2])), runtime: 'ort-cpu' as const, threads: 1, profiled: false, board };
+    const measuring = later(a.run('board1', { op: 'measure', warmup: 0, runs: 1, session: spec }));
+    const taken = (await b.poll('board1', old.session, 5))!;
+    const fresh = await a.register('board1', { ...report(), machine: { ...report().machine, cpu: 'ARM Cortex-A78' } });
+    assert.equal(await a.poll('board1', fresh.session, 0.3), null, 'nothing of the old board reaches the new one');
+    await rejectsWith(measuring, 'AGENT_FINGERPRINT_CHANGED', /\(CPU model "ARM Cortex-A76" → now "ARM Cortex-A78"\) while measure/);
+    await rejectsWith(Promise.resolve().then(() => b.result('board1', taken.id, { lease: taken.lease, times: [1] })), 'AGENT_DUPLICATE_RESULT', /already ended \(failed\)/);
+    assert.match(logs.join('\n'), /agent "board1" registered again reporting other hardware or runtime: CPU model "ARM Cortex-A76" → now "ARM Cortex-A78"/);
+  });
+
   it('work nobody takes fails at its deadline with a specific error; a stopping server fails its pending work', async () => {
     const [a] = await servers({ workTimeoutMs: 300 });
     const spec = { id: crypto.randomUUID(), model: a.models.put(new Uint8Array([3])), runtime: 'ort-cpu' as const, threads: 1, profiled: false };

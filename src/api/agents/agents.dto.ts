@@ -63,12 +63,20 @@ export class ResultDto {
   @ApiPropertyOptional({ type: AgentErrorDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => AgentErrorDto) error?: AgentErrorDto;
 }
 
+/** The board a session was opened on (CPU model, cores, runtime). */
+export class BoardDto {
+  @IsString() @MaxLength(200) cpu!: string;
+  @IsInt() @Min(1) @Max(4096) cores!: number;
+  @IsString() @MaxLength(100) runtime!: string;
+}
+
 export class SessionDto {
   @IsUUID() id!: string;
   @Matches(/^[0-9a-f]{64}$/) model!: string;
   @IsIn(AGENT_RUNTIMES) runtime!: (typeof AGENT_RUNTIMES)[number];
   @IsInt() @Min(1) @Max(256) threads!: number;
   @IsBoolean() profiled!: boolean;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => BoardDto) board?: BoardDto;
 }
 
 /** A job worker's work item for the hub (internal route). */

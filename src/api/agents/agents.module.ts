@@ -14,7 +14,8 @@ import { HUB_ENV, HUB_KEY_HEADER } from '../../runtime/agent/backend';
 import { parseQueueUrl } from '../../jobs/redis';
 import { AgentHub, ServiceHub, hubTimingsFromEnv, installAgentHub, installedAgentHub } from '../../runtime/agent/hub';
 import { ModelStore, SHA256_RE } from '../../runtime/agent/models';
-import { AGENT_MAX_BODY_BYTES, AgentRuntime, WorkRequest, agentFingerprint } from '../../runtime/agent/protocol';
+import { AGENT_MAX_BODY_BYTES, AgentReport, AgentRuntime, WorkRequest, agentFingerprint } from '../../runtime/agent/protocol';
+import { recordAgentReport } from '../../runtime/agent/reports';
 import { RedisAgentHub } from '../../runtime/agent/redis-hub';
 import { AgentTokens, bearerToken } from '../../runtime/agent/tokens';
 import { DeviceService } from '../../runtime/device.service';
@@ -81,6 +82,21 @@ export class AgentsService implements OnApplicationBootstrap, OnModuleDestroy, O
     const d = this.devices.registry.find(id);
     if (!d) throw new TailorError('AGENT_NOT_CONFIGURED', { device: id, reason: `there is no devices/${id}.json on the server; create it with "backend": "agent"` });
     if (d.backend !== AGENT_BACKEND) throw new TailorError('AGENT_NOT_CONFIGURED', { device: id, reason: `devices/${id}.json has backend "${d.backend}", not "agent"` });
+  }
+
+  /**
+   * Registers the board's agent, then records its report in the workspace: the CLI's processes
+   * (predict, devices, search) compare tables with what the board reported last. A record that
+   * cannot be written is logged; the agent is registered all the same.
+   */
+  async register(device: string, report: AgentReport) {
+    const answer = await this.hub.register(device, report);
+    try {
+      recordAgentReport(this.devices.ws, device, report);
+    } catch (e) {
+      this.logger.warn(`the report of agent "${device}" could not be recorded in the workspace: ${(e as Error).message}`);
+    }
+    return answer;
   }
 
   /** Refusals are logged (device, reason, address), never the token. */
@@ -156,7 +172,7 @@ class AgentsController {
   register(@Headers(BEARER) auth: string | undefined, @Body() body: RegisterAgentDto, @Req() req: FastifyRequest) {
     this.agents.authenticate(body.deviceId, auth, req, 'register');
     const { deviceId, ...report } = body;
-    return this.agents.hub.register(deviceId, report);
+    return this.agents.register(deviceId, report);
   }
 
   @Get('models/:sha256')

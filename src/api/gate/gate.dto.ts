@@ -26,6 +26,11 @@ export class GateFieldsDto {
   @IsOptional()
   @IsBoolean()
   measure?: boolean;
+
+  @ApiPropertyOptional({ description: 'Refuse latency predicted from tables or kernel regressors measured on other hardware or runtime, instead of a note (default false; `tailor gate --strict`)' })
+  @IsOptional()
+  @IsBoolean()
+  strict?: boolean;
 }
 
 /** application/json: the model is a path inside the server's allowed model directory. */
@@ -52,4 +57,7 @@ export class GateUploadDto {
 
   @ApiPropertyOptional({ example: 'false', description: '"true" or "false"' })
   measure?: string;
+
+  @ApiPropertyOptional({ example: 'false', description: '"true" or "false"' })
+  strict?: string;
 }

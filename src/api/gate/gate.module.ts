@@ -24,13 +24,15 @@ class GateController {
   @HttpCode(200)
   @ApiConsumes('application/json', 'multipart/form-data')
   @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(GateRequestDto) }, { $ref: getSchemaPath(GateUploadDto) }] }, description: 'A model path in the allowed model directory (JSON), or an upload (multipart), with its limits' })
-  @ApiOkResponse({ description: 'The JSON report of `tailor gate --format json`: [{ name, passed, metrics, failures }] (200 whether or not the budget holds)' })
+  @ApiOkResponse({ description: 'The JSON report of `tailor gate --format json` with each budget\'s notes: [{ name, passed, metrics, failures, notes }] (200 whether or not the budget holds)' })
   @ApiBadRequestResponse({ description: 'Malformed body, unknown fields, unknown unit or device' })
   @ApiForbiddenResponse({ description: 'A model path outside the allowed model directory, or no such directory configured' })
   @ApiUnprocessableEntityResponse({ description: 'Not a valid ONNX model, dynamic input without inputShape, ops without a MAC count or predictor' })
   async check(@Req() req: FastifyRequest) {
     const budget = req.isMultipart() ? await budgetFromUpload(req, this.devices) : budgetFromJson(req.body, this.devices, this.config.modelDir);
-    return toJsonReport(await this.gate.run([budget]));
+    const report = await this.gate.run([budget]);
+    // Notes too (how latency was predicted, stale tables): a remote `tailor gate` shows them as a local one does.
+    return toJsonReport(report).map((r, i) => ({ ...r, notes: report.results[i].notes }));
   }
 }
 

@@ -26,6 +26,8 @@ export class ValidateJobParams {
   @ApiPropertyOptional() @IsOptional() @IsInt() seed?: number;
   @ApiPropertyOptional({ minimum: 1, maximum: 100 }) @IsOptional() @IsInt() @Min(1) @Max(100) passes?: number;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() calibrate?: boolean;
+  @ApiPropertyOptional({ description: 'Refuse a table measured on other hardware or runtime (or, for a remote device, one whose fingerprint is unknown) instead of warning' })
+  @IsOptional() @IsBoolean() strict?: boolean;
 }
 
 const ID = 'A folder-safe name: letters, digits, . _ - (at most 64, starting with a letter or digit)';

@@ -1,4 +1,5 @@
-import type { DeviceTable } from '../../runtime/device.service';
+import type { DeviceInfo, DeviceTable } from '../../runtime/device.service';
+import { AGENT_BACKEND, TABLE_ONLY } from '../../runtime/devices';
 import { GlobalOptions, services } from '../context';
 import { formatTable, printJson } from '../format';
 
@@ -10,6 +11,17 @@ function status(t: DeviceTable): string {
   return t.stale ? `STALE: ${t.reason}` : 'current';
 }
 
+/** This machine's hardware, what a remote device reports (a board: as its agent last reported it), or why there is none. */
+function hardware(d: DeviceInfo): string {
+  const f = d.live;
+  if (d.backend === AGENT_BACKEND) {
+    if (!f) return 'remote (agent), never reported';
+    return `remote (agent): ${f.cpu}, ${f.cores} cores, ${f.runtime}${f.reportedAt ? `, as last reported ${f.reportedAt}` : ''}`;
+  }
+  if (f) return `${f.cpu}, ${f.cores} cores [${f.flags.join(' ')}], ${f.memoryGb} GB, ${f.os}, ${f.runtime}`;
+  return d.backend === TABLE_ONLY ? (d.notes ?? 'table only') : `remote (${d.backend}), not answering`;
+}
+
 export async function run(opts: { json?: boolean }, global: GlobalOptions): Promise<void> {
   const { devices } = services(global);
   const infos = await Promise.all(devices.list().map((d) => devices.describe(d)));
@@ -19,7 +31,7 @@ export async function run(opts: { json?: boolean }, global: GlobalOptions): Prom
       ['device', 'backend', 'threads', 'hardware', 'fingerprint'],
       infos.map((d) => [
         d.id, d.backend, d.options.threads ?? '',
-        d.live ? `${d.live.cpu}, ${d.live.cores} cores [${d.live.flags.join(' ')}], ${d.live.memoryGb} GB, ${d.live.os}, ${d.live.runtime}` : (d.notes ?? 'table only'),
+        hardware(d),
         d.live?.hash ?? '-',
       ]),
     ),

@@ -1,10 +1,14 @@
 import * as path from 'node:path';
-import { fileModelResolver, findGateConfig, parseGateConfig } from '../../gate/config';
-import { GateService, tableLatency } from '../../gate/gate';
-import { readBaseline, saveBaseline } from '../../gate/report';
+import { TailorError } from '../../core/errors';
+import { Budget, ParseContext, fileModelResolver, findGateConfig, parseGateConfig } from '../../gate/config';
+import { GateService, gateReport, resultFromReport, tableLatency } from '../../gate/gate';
+import { readModel } from '../../gate/model';
+import { GateReport, JsonBudgetReport, readBaseline, saveBaseline } from '../../gate/report';
 import { Format, REPORTERS } from '../../gate/reporters';
+import type { DeviceDescriptor } from '../../runtime/devices';
 import '../../runtime/registry';
 import { GlobalOptions, services } from '../context';
+import { http, serverUrl } from '../remote';
 
 interface GateOptions {
   config?: string;
@@ -12,6 +16,7 @@ interface GateOptions {
   baseline?: string;
   saveBaseline?: string;
   strict?: boolean;
+  server?: string;
 }
 
 const shown = (file: string) => {
@@ -22,25 +27,35 @@ const shown = (file: string) => {
 /**
  * Exit codes: 0 every budget holds, 1 a budget is exceeded, 2 usage or input error (any TailorError,
  * mapped in cli.ts). Starts fast: the kernel regressors load only for latency limits, onnxruntime
- * only for `measure: true`.
+ * only for `measure: true`. With --server every budget is checked by that service (POST /gate).
  */
 export async function run(opts: GateOptions, global: GlobalOptions): Promise<void> {
   const found = findGateConfig({ config: opts.config });
   process.stderr.write(`tailor gate: budgets from ${shown(found.file)}${found.found === 'package.json' ? ' ("tailor" key)' : ''}\n`);
-  const { devices, latency } = services(global);
+  const server = opts.server !== undefined ? serverUrl(opts.server) : undefined;
+  if (server) process.stderr.write(`tailor gate: checking them on the Tailor service at ${server}\n`);
+  const local = server ? null : services(global);
+  // With --server the budgets name the service's devices.
+  const devices = local?.devices ?? (await serverDevices(server!));
   const budgets = parseGateConfig(found.raw, { source: found.file, devices, resolveModel: fileModelResolver(path.dirname(found.file), found.file) });
   // Checked before any work: a typo in --baseline fails in a second, not after measuring.
   const baseline = opts.baseline !== undefined ? { file: shown(path.resolve(opts.baseline)), report: readBaseline(path.resolve(opts.baseline)) } : undefined;
-  const gate = new GateService(devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(devices), tableLatency(latency));
-  const warned = new Set<string>(); // one line per stale table, not one per budget
-  const report = await gate.run(budgets, {
-    config: shown(found.file), baseline, strict: opts.strict,
-    onWarning: (m) => {
-      if (!warned.has(m)) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`);
-      warned.add(m);
-    },
-    onProgress: process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
-  });
+  const onProgress = process.stderr.isTTY ? (m: string) => process.stderr.write(`\r\x1b[K${m}`) : undefined;
+  let report: GateReport;
+  if (server) {
+    const raw = (found.raw as { budgets: { limits: unknown }[] }).budgets;
+    report = await gateOnServer(server, budgets.map((b, i) => ({ budget: b, limits: raw[i].limits })), { config: shown(found.file), baseline, strict: opts.strict, onProgress });
+  } else {
+    const gate = new GateService(local!.devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(local!.devices), tableLatency(local!.latency));
+    const warned = new Set<string>(); // one line per stale table, not one per budget
+    report = await gate.run(budgets, {
+      config: shown(found.file), baseline, strict: opts.strict, onProgress,
+      onWarning: (m) => {
+        if (!warned.has(m)) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`);
+        warned.add(m);
+      },
+    });
+  }
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   if (opts.saveBaseline !== undefined) {
     saveBaseline(path.resolve(opts.saveBaseline), report);
@@ -48,4 +63,49 @@ export async function run(opts: GateOptions, global: GlobalOptions): Promise<voi
   }
   process.stdout.write(REPORTERS[opts.format](report));
   process.exitCode = report.passed ? 0 : 1;
+}
+
+/** The service's devices (GET /devices), as the config parser looks them up. */
+async function serverDevices(server: string): Promise<ParseContext['devices']> {
+  const r = await http(server, 'GET', '/devices');
+  if (r.status !== 200 || !Array.isArray(r.json)) throw new TailorError('REMOTE_REQUEST_FAILED', { request: 'GET /devices', server, status: r.status, message: r.json?.message ?? 'not a list of devices' });
+  const list = r.json as DeviceDescriptor[];
+  return {
+    list: () => list,
+    get(id) {
+      const d = list.find((x) => x.id === id);
+      if (!d) throw new TailorError('UNKNOWN_DEVICE', { device: id, known: list.map((x) => x.id).join(', ') });
+      return d;
+    },
+  };
+}
+
+/**
+ * Each budget's model uploaded with its limits as written in the config (the service parses them
+ * as this gate would), one POST /gate per budget; the reports become the local run's results.
+ */
+async function gateOnServer(
+  server: string,
+  items: { budget: Budget; limits: unknown }[],
+  options: { config: string; baseline?: { file: string; report: JsonBudgetReport[] }; strict?: boolean; onProgress?: (m: string) => void },
+): Promise<GateReport> {
+  const results = [];
+  for (const { budget, limits } of items) {
+    options.onProgress?.(`checking ${budget.model.display} on ${server}`);
+    const form = new FormData();
+    form.append('model', new Blob([Buffer.from(readModel(budget.model))]), path.basename(budget.model.display));
+    form.append('name', budget.name);
+    form.append('limits', JSON.stringify(limits));
+    if (budget.inputShapes) form.append('inputShape', JSON.stringify(budget.inputShapes));
+    form.append('measure', String(budget.measure));
+    if (options.strict || budget.strict) form.append('strict', 'true');
+    const t0 = Date.now();
+    const r = await http(server, 'POST', '/gate', form);
+    if (r.status !== 200 || !Array.isArray(r.json)) {
+      throw new TailorError('REMOTE_REQUEST_FAILED', { request: `POST /gate (budget "${budget.name}")`, server, status: r.status, message: r.json?.message ?? 'not a gate report' });
+    }
+    const entry = r.json[0] as JsonBudgetReport & { notes?: string[] };
+    results.push(resultFromReport(budget, entry, [`figures from the Tailor service at ${server}`, ...(entry.notes ?? [])], (Date.now() - t0) / 1000));
+  }
+  return gateReport(results, options);
 }

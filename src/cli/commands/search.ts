@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { TailorError } from '../../core/errors';
 import { workspace } from '../../core/workspace';
 import type { SearchRequest } from '../../specialize/search-run';
+import type { ParetoFile } from '../../specialize/specialize';
 import { GlobalOptions, services } from '../context';
 import { formatTable, printJson } from '../format';
 import { progressBar } from '../progress';
@@ -9,6 +10,7 @@ import { progressBar } from '../progress';
 export type SearchCliOptions = SearchRequest & { json?: boolean };
 
 export async function run(opts: SearchCliOptions, global: GlobalOptions): Promise<void> {
+  if (opts.out === undefined) throw new TailorError('INVALID_OPTION', { option: '--out', reason: 'the output folder is required (unless the search runs on a service: --server <url>)' });
   const { latency } = services(global);
   const { checkSearchRequest, searchRun } = await import('../../specialize/search-run.js');
   await checkSearchRequest(opts, latency); // bad input fails before tfjs loads
@@ -23,6 +25,11 @@ export async function run(opts: SearchCliOptions, global: GlobalOptions): Promis
     bar.stop();
   }
   if (opts.json) return printJson(results);
+  printSearchResults(results, opts, (target) => `written: ${path.join(path.resolve(opts.out), target)}/{pareto.json, pareto.svg, pareto.png, subnet-*.onnx, subnet-*.tflite}`);
+}
+
+/** Each target's front as a table with its summary lines; `written` says where the target's files are (here, or on the service). */
+export function printSearchResults(results: ParetoFile[], opts: { measure?: boolean }, written: (target: string) => string): void {
   for (const r of results) {
     const devices = Object.keys(r.budgets.latencyMs ?? {});
     console.log(`\n${r.target}: ${r.algorithm} (seed ${r.seed}), ${r.evaluations} subnets evaluated, ${r.frontSize} on the Pareto front, hypervolume ${r.hypervolume.toFixed(4)}`);
@@ -41,7 +48,7 @@ export async function run(opts: SearchCliOptions, global: GlobalOptions): Promis
       console.log(`top-1: measured within 1.5 points of predicted for ${(100 * e.within1_5).toFixed(0)}% (mean error ${e.mean.toFixed(2)}, max ${e.max.toFixed(2)} points)` +
         (r.rescored.candidates ? `; the accuracy predictor alone: ${(100 * e.predictor.within1_5).toFixed(0)}% (mean error ${e.predictor.mean.toFixed(2)})` : ''));
     }
-    console.log(`written: ${path.join(path.resolve(opts.out), r.target)}/{pareto.json, pareto.svg, pareto.png, subnet-*.onnx, subnet-*.tflite}`);
+    console.log(written(r.target));
   }
   if (!results.length) throw new TailorError('INVALID_OPTION', { option: '--targets', reason: 'no targets' });
 }

@@ -273,14 +273,23 @@ export function phoneFingerprint(props: Map<string, string>, cpuAndMem: string, 
   return { hash: fingerprintHash(base), ...base };
 }
 
+/** The phone's fingerprint, read over adb; an AdbError says why not (no device, unauthorized, offline, ...). */
+export async function readPhoneFingerprint(o: AdbOptions, runtime: string): Promise<Fingerprint> {
+  const d = new AdbDevice({ ...o, timeoutMs: Math.min(o.timeoutMs, 15_000) });
+  const what = "reading the phone's properties";
+  const props = await d.shell(what, ['getprop']);
+  const hw = await d.shell("reading the phone's CPUs and memory", ['cat', '/sys/devices/system/cpu/possible', '/proc/meminfo']);
+  try {
+    return phoneFingerprint(parseGetprop(props.stdout), hw.stdout, o, runtime);
+  } catch (e) {
+    throw d.error('FAILED', what, (e as Error).message);
+  }
+}
+
 /** The live fingerprint of an adb-tflite device; null when adb or the phone does not answer (so listing devices never fails). */
 export async function adbFingerprint(_device: string, options: BackendOptions): Promise<Fingerprint | null> {
   try {
-    const o = adbOptions(options);
-    const d = new AdbDevice({ ...o, timeoutMs: Math.min(o.timeoutMs, 15_000) });
-    const props = await d.shell("reading the phone's properties", ['getprop']);
-    const hw = await d.shell("reading the phone's CPUs and memory", ['cat', '/sys/devices/system/cpu/possible', '/proc/meminfo']);
-    return phoneFingerprint(parseGetprop(props.stdout), hw.stdout, o, adbTfliteVersion(options));
+    return await readPhoneFingerprint(adbOptions(options), adbTfliteVersion(options));
   } catch {
     return null;
   }

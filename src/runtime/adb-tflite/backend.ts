@@ -6,7 +6,8 @@ import { TailorError } from '../../core/errors';
 import { readTflite } from '../../tflite/reader';
 import { BackendOptions, DeviceBackend, LoadedModel, MeasureOptions, NodeEvent, ProfiledModel } from '../backend';
 import { nameKernels } from '../tflite-wasm/attribute';
-import { AdbDevice, AdbError, AdbOptions, adbOptions, adbTfliteVersion } from './adb';
+import type { Fingerprint } from '../fingerprint';
+import { AdbDevice, AdbError, AdbOptions, adbOptions, adbTfliteVersion, readPhoneFingerprint } from './adb';
 import { BenchmarkOutput, BenchmarkOutputError, parseBenchmarkOutput, profileEvents, tail } from './parser';
 
 /** Each call is a fresh benchmark_model process: its first runs pack weights and warm caches. */
@@ -94,6 +95,11 @@ export class AdbTfliteBackend implements DeviceBackend {
 
   runtimeVersion(): string {
     return this.version;
+  }
+
+  /** The phone's, read now: a phone that does not answer is a specific error (ADB_DEVICE), not an unknown fingerprint. */
+  fingerprint(): Promise<Fingerprint> {
+    return readPhoneFingerprint(this.o, this.version);
   }
 
   /** Once: the device answers, the directories exist, and the binary (if given on the host) is pushed. */

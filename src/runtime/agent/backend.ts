@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, TailorError } from '../../core/errors';
+import type { Workspace } from '../../core/workspace';
 import { BackendOptions, DeviceBackend, MeasureOptions, ModelFormat, NodeEvent, ProfiledModel } from '../backend';
-import type { Fingerprint } from '../fingerprint';
+import type { LiveFingerprint } from '../fingerprint';
 import { AgentBroker, installedAgentHub } from './hub';
 import { requestJson } from './http';
 import { ModelStore } from './models';
-import { AGENT_RUNTIMES, AgentReport, AgentRuntime, SessionSpec, WorkOp, WorkRequest, WorkResult, agentFingerprint, runtimeFormat } from './protocol';
+import { AGENT_RUNTIMES, AgentFingerprint, AgentReport, AgentRuntime, SessionSpec, WorkOp, WorkRequest, WorkResult, agentFingerprint, runtimeFormat } from './protocol';
+import { readAgentReport } from './reports';
 
 /**
  * A remote board as a DeviceBackend: every load, measure and finish is a work item its agent pulls
@@ -16,18 +18,27 @@ export class AgentBackend implements DeviceBackend {
   readonly remote = true;
   readonly modelFormat: ModelFormat;
 
+  /**
+   * `board`: what the agent reported when the device was opened. Every session names it, and the hub
+   * never hands its work to an agent reporting other hardware or runtime (a board swapped mid-job):
+   * everything measured through this backend was measured on `board`.
+   */
   constructor(
     private readonly broker: AgentBroker,
     readonly device: string,
     readonly runtime: AgentRuntime,
     readonly threads: number,
-    private readonly runtimeText: string,
+    private readonly board: AgentFingerprint,
   ) {
     this.modelFormat = runtimeFormat(runtime);
   }
 
   runtimeVersion(): string {
-    return this.runtimeText;
+    return this.board.runtime;
+  }
+
+  async fingerprint(): Promise<AgentFingerprint> {
+    return this.board;
   }
 
   load(model: Uint8Array) {
@@ -39,7 +50,8 @@ export class AgentBackend implements DeviceBackend {
   }
 
   private async open(model: Uint8Array, profiled: boolean): Promise<ProfiledModel> {
-    const session: SessionSpec = { id: randomUUID(), model: this.broker.models.put(model), runtime: this.runtime, threads: this.threads, profiled };
+    const { cpu, cores, runtime } = this.board;
+    const session: SessionSpec = { id: randomUUID(), model: this.broker.models.put(model), runtime: this.runtime, threads: this.threads, profiled, board: { cpu, cores, runtime } };
     const run = (op: WorkOp) => this.broker.run(this.device, { ...op, session });
     await run({ op: 'load' });
     // A restarted agent loads the session again: its earlier profiled runs are gone.
@@ -79,26 +91,43 @@ function broker(): AgentBroker | null {
   return installedAgentHub() ?? RemoteBroker.fromEnv();
 }
 
+/** Refuses a remote board this process cannot reach: no hub here, and none published to it (AGENT_NO_HUB). */
+export function checkAgentReachable(device: string): AgentBroker {
+  const b = broker();
+  if (!b) throw new TailorError('AGENT_NO_HUB', { device });
+  return b;
+}
+
 /** Opens the device once its agent is connected (waiting for one up to the work timeout). */
 export async function createAgentBackend(options: BackendOptions): Promise<AgentBackend> {
   const device = String(options.deviceId);
   const runtime = runtimeOf(device, options);
-  const b = broker();
-  if (!b) throw new TailorError('AGENT_NO_HUB', { device });
+  const b = checkAgentReachable(device);
   const report = await b.waitForAgent(device);
-  const backend = report.backends.find((x) => x.name === runtime);
-  if (!backend) {
+  const board = agentFingerprint(report, runtime);
+  if (!board) {
     throw new TailorError('AGENT_NOT_CONFIGURED', { device, reason: `its agent has no ${runtime} runtime (it has: ${report.backends.map((x) => x.name).join(', ') || 'none'})` });
   }
-  return new AgentBackend(b, device, runtime, options.threads ?? 1, backend.runtime);
+  return new AgentBackend(b, device, runtime, options.threads ?? 1, board);
 }
 
-/** What the board's agent reported last, as a fingerprint for the device's runtime; null when unknown. */
-export async function remoteDeviceFingerprint(device: string, options: BackendOptions): Promise<Fingerprint | null> {
+/**
+ * What the board's agent reported last, as a fingerprint for the device's runtime, with the time:
+ * from the service's hub (in the service), else from the workspace's record of it (any process of
+ * the workspace, e.g. the CLI), else from the hub a job worker reaches; null when none reported.
+ */
+export async function remoteDeviceFingerprint(device: string, options: BackendOptions, ws?: Workspace): Promise<LiveFingerprint | null> {
+  const runtime = runtimeOf(device, options);
   const hub = installedAgentHub();
-  const report = hub ? await hub.report(device) : await RemoteBroker.fromEnv()?.report(device).catch(() => null);
-  return report ? agentFingerprint(report, runtimeOf(device, options)) : null;
+  const view = hub ? await hub.get(device) : null;
+  if (view) return withTime(agentFingerprint(view, runtime), view.registeredAt);
+  const recorded = ws ? readAgentReport(ws, device) : null;
+  if (recorded) return withTime(agentFingerprint(recorded.report, runtime), recorded.reportedAt);
+  const report = hub ? null : await RemoteBroker.fromEnv()?.report(device).catch(() => null);
+  return report ? agentFingerprint(report, runtime) : null;
 }
+
+const withTime = (f: AgentFingerprint | null, reportedAt: string): LiveFingerprint | null => (f ? { ...f, reportedAt } : null);
 
 /** Published by the service for its job workers (inherited environment): where its hub answers. */
 export const HUB_ENV = { url: 'TAILOR_AGENT_HUB_URL', key: 'TAILOR_AGENT_HUB_KEY', models: 'TAILOR_AGENT_HUB_MODELS' } as const;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { TailorError } from '../../core/errors';
+import { describeChanges } from '../fingerprint';
 import { ModelStore } from './models';
-import { AgentReport, MAX_POLL_SECONDS, ResultBody, Work, WorkRequest, WorkResult, describeWork, resultProblem } from './protocol';
+import { AgentReport, MAX_POLL_SECONDS, ResultBody, Work, WorkRequest, WorkResult, boardChanges, describeWork, reportChanges, resultProblem } from './protocol';
 import { AgentTokens } from './tokens';
 
 export interface AgentHubOptions {
@@ -225,6 +226,7 @@ export class AgentHub implements ServiceHub {
       this.endPolls(previous);
       const requeued = this.requeueLeases(previous);
       if (requeued) this.options.log?.warn(`agent "${device}" re-registered: ${requeued} work item(s) it held are queued again`);
+      noteReportChanges(this.options, device, previous.report, report);
     }
     const now = Date.now();
     const state: AgentState = {
@@ -261,8 +263,8 @@ export class AgentHub implements ServiceHub {
   poll(device: string, session: string, waitSeconds: number, signal?: AbortSignal): Promise<Work | null> {
     const a = this.agentOf(device, session);
     this.touch(a);
-    const queued = this.queues.get(device);
-    if (queued?.length) return Promise.resolve(this.lease(queued.shift()!, a));
+    const queued = this.next(a);
+    if (queued) return Promise.resolve(queued);
     if (this.stopping || waitSeconds <= 0) return Promise.resolve(null);
     return new Promise((resolve) => {
       const answer = (work: Work | null) => {
@@ -369,11 +371,24 @@ export class AgentHub implements ServiceHub {
 
   private dispatch(device: string): void {
     const a = this.agents.get(device);
-    const q = this.queues.get(device);
-    while (a && a.status === 'online' && a.polls.size && q?.length) {
+    while (a && a.status === 'online' && a.polls.size) {
+      const work = this.next(a);
+      if (!work) return;
       const answer = a.polls.values().next().value!;
-      answer(this.lease(q.shift()!, a));
+      answer(work);
     }
+  }
+
+  /** Leases the device's next work item to `a`; items of sessions opened on other hardware or runtime than `a` reports fail instead. */
+  private next(a: AgentState): Work | null {
+    const q = this.queues.get(a.device);
+    while (q?.length) {
+      const rec = q.shift()!;
+      const changes = rec.request.op === 'dispose' ? [] : boardChanges(rec.request.session, a.report);
+      if (!changes.length) return this.lease(rec, a);
+      this.fail(rec, new TailorError('AGENT_FINGERPRINT_CHANGED', { device: a.device, op: describeWork(rec.request), changes: describeChanges(changes) }));
+    }
+    return null;
   }
 
   private lease(rec: WorkRecord, a: AgentState): Work {
@@ -437,6 +452,12 @@ export class AgentHub implements ServiceHub {
     if (rec.request.op === 'dispose') return this.complete(rec);
     this.fail(rec, new TailorError('AGENT_TIMEOUT', { device: rec.device, op: describeWork(rec.request), seconds: Math.round(this.options.workTimeoutMs / 1000), state }));
   }
+}
+
+/** Logs what changed when a board registers again with another report; its pending work then fails (`next`) instead of mixing machines. */
+export function noteReportChanges(options: Pick<AgentHubOptions, 'log'>, device: string, before: AgentReport, after: AgentReport): void {
+  const changes = reportChanges(before, after);
+  if (changes.length) options.log?.warn(`agent "${device}" registered again reporting other hardware or runtime: ${describeChanges(changes)}; work of sessions opened on the old report fails`);
 }
 
 // The service installs its hub here; AgentBackend finds it (or a client of it, in job workers).

@@ -1,5 +1,5 @@
 import type { ModelFormat, NodeEvent } from '../backend';
-import { Fingerprint, fingerprintHash } from '../fingerprint';
+import { ComparedFingerprint, Fingerprint, FingerprintChange, fingerprintChanges, fingerprintHash } from '../fingerprint';
 
 /** The runtimes an agent can run work on (its local backends). */
 export const AGENT_RUNTIMES = ['ort-cpu', 'tflite-wasm'] as const;
@@ -41,6 +41,8 @@ export interface SessionSpec {
   runtime: AgentRuntime;
   threads: number;
   profiled: boolean;
+  /** The board it was opened on (what its agent reported then): an agent reporting other hardware or runtime never runs its work. */
+  board?: ComparedFingerprint;
 }
 
 export type WorkOp = { op: 'load' } | { op: 'measure'; warmup: number; runs: number } | { op: 'finish' } | { op: 'dispose' };
@@ -101,4 +103,20 @@ export function agentFingerprint(report: Pick<AgentReport, 'machine' | 'backends
   const base = { cpu, cores, physicalCores, flags, memoryGb, os, arch, runtime: backend.runtime };
   const extra = Object.fromEntries(Object.entries({ speedGhz, governor, node }).filter(([, v]) => v !== undefined));
   return { hash: fingerprintHash(base), ...base, ...extra };
+}
+
+/** How an agent's report differs from the board a session was opened on (CPU model, cores, the session's runtime); empty when it does not. */
+export function boardChanges(session: Pick<SessionSpec, 'board' | 'runtime'>, report: Pick<AgentReport, 'machine' | 'backends'>): FingerprintChange[] {
+  if (!session.board) return [];
+  const runtime = report.backends.find((b) => b.name === session.runtime)?.runtime ?? `no ${session.runtime}`;
+  return fingerprintChanges(session.board, { cpu: report.machine.cpu, cores: report.machine.cores, runtime }) ?? [];
+}
+
+/** What differs between two reports of the same board (CPU model, cores, each runtime's version); empty when nothing that times differently. */
+export function reportChanges(before: Pick<AgentReport, 'machine' | 'backends'>, after: Pick<AgentReport, 'machine' | 'backends'>): FingerprintChange[] {
+  const runtimes = (r: Pick<AgentReport, 'backends'>) => r.backends.map((b) => `${b.name}: ${b.runtime}`).sort().join(', ');
+  return fingerprintChanges(
+    { cpu: before.machine.cpu, cores: before.machine.cores, runtime: runtimes(before) },
+    { cpu: after.machine.cpu, cores: after.machine.cores, runtime: runtimes(after) },
+  ) ?? [];
 }

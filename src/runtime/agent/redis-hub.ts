@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TailorError } from '../../core/errors';
 import { QueueUrl, redisClient } from '../../jobs/redis';
-import type { AgentHubOptions, AgentView, ServiceHub } from './hub';
+import { describeChanges } from '../fingerprint';
+import { AgentHubOptions, AgentView, ServiceHub, noteReportChanges } from './hub';
 import { ModelStore } from './models';
-import { AgentReport, MAX_POLL_SECONDS, ResultBody, Work, WorkRequest, WorkResult, describeWork, resultProblem } from './protocol';
+import { AgentReport, MAX_POLL_SECONDS, ResultBody, Work, WorkRequest, WorkResult, boardChanges, describeWork, resultProblem } from './protocol';
 
 /** A shared model lives this long after its last load (a server that died never released it). */
 const MODEL_TTL_MS = 3_600_000;
@@ -64,6 +65,8 @@ return 1`;
 
 interface LocalAgent {
   session: string;
+  /** What it reported at registration: work of sessions opened on another report is not leased to it. */
+  report: AgentReport;
   lost: boolean;
   /** Another agent registered as this device since (maybe on another server): this one is told so. */
   replaced?: boolean;
@@ -249,6 +252,8 @@ export class RedisAgentHub implements ServiceHub {
     this.options.checkDevice?.(device);
     const previous = this.local.get(device);
     if (previous) this.endPolls(previous);
+    const before = await this.report(device);
+    if (before) noteReportChanges(this.options, device, before, report);
     const now = Date.now();
     const session = randomUUID();
     const clockSkewMs = report.clock - now;
@@ -258,7 +263,7 @@ export class RedisAgentHub implements ServiceHub {
       .set(this.k('alive', device), session, 'PX', this.aliveMs)
       .sadd(this.k('devices'), device)
       .exec();
-    this.local.set(device, { session, lost: false, lastSeen: now, wakers: new Set() });
+    this.local.set(device, { session, report, lost: false, lastSeen: now, wakers: new Set() });
     this.options.log?.log(`agent "${device}" registered: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.backends.map((b) => `${b.name} (${b.runtime})`).join(', ')}`);
     this.noteSkew(device, clockSkewMs);
     // The same board again (a restarted agent, maybe on another server): what its old process held is gone with it.
@@ -286,7 +291,7 @@ export class RedisAgentHub implements ServiceHub {
     const deadline = Date.now() + Math.min(waitSeconds, MAX_POLL_SECONDS) * 1000;
     for (;;) {
       if (a.replaced || this.local.get(device) !== a || this.stopping) return null;
-      const work = await this.lease(device, session);
+      const work = await this.lease(device, a);
       if (work && signal?.aborted) {
         // Its connection dropped meanwhile: the agent would never see it.
         if (work.op !== 'dispose') await this.requeue(device, { id: work.id, lease: work.lease });
@@ -416,13 +421,19 @@ export class RedisAgentHub implements ServiceHub {
     });
   }
 
-  private async lease(device: string, session: string): Promise<Work | null> {
-    const lease = randomUUID();
-    const r = (await this.redis.eval(LEASE, 2, this.k('queue', device), this.k('leases', device), this.k('work', ''), session, Date.now(), lease)) as [string, string] | null;
-    if (!r) return null;
-    const request = JSON.parse(r[1]) as WorkRequest;
-    if (request.op === 'dispose') await this.end(r[0], device, 'a result was accepted');
-    return { ...request, id: r[0], lease };
+  /** The next work item for `a`; items of sessions opened on other hardware or runtime than `a` reports fail instead. */
+  private async lease(device: string, a: LocalAgent): Promise<Work | null> {
+    for (;;) {
+      const lease = randomUUID();
+      const r = (await this.redis.eval(LEASE, 2, this.k('queue', device), this.k('leases', device), this.k('work', ''), a.session, Date.now(), lease)) as [string, string] | null;
+      if (!r) return null;
+      const request = JSON.parse(r[1]) as WorkRequest;
+      if (request.op === 'dispose') await this.end(r[0], device, 'a result was accepted');
+      const changes = request.op === 'dispose' ? [] : boardChanges(request.session, a.report);
+      if (!changes.length) return { ...request, id: r[0], lease };
+      const failure = new TailorError('AGENT_FINGERPRINT_CHANGED', { device, op: describeWork(request), changes: describeChanges(changes) });
+      await this.end(r[0], device, 'failed', lease, JSON.stringify({ id: r[0], failure: { code: failure.code, params: failure.params } }));
+    }
   }
 
   private async leases(device: string): Promise<Lease[]> {

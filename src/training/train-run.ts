@@ -50,7 +50,7 @@ export async function trainRun(req: TrainRunRequest, cacheDir: string, hooks: Ru
   const { trainSupernet } = await import('./trainer.js');
   const { fromScratch, progressiveShrinking, scaledEpochs } = await import('./schedule.js');
   const engine = await initEngine(req.engine);
-  const dataset = await loadDataset(req.dataset, { seed: req.seed, size: Math.max(...space.resolutions), cacheDir });
+  const dataset = await loadDataset(req.dataset, { seed: req.seed, resolutions: space.resolutions, cacheDir });
   for (const s of dataset.skipped) hooks.info?.(`warning: skipped unreadable image ${s}`);
   hooks.info?.(`training ${space.id} on ${dataset.name} (${dataset.train.count} train / ${dataset.val.count} val / ${dataset.test.count} test) with tfjs ${engine.backend} (${engine.note})`);
   // Progress over the whole schedule: every epoch of a run has the same number of steps.

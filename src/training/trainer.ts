@@ -10,7 +10,7 @@ import { Rng, deriveSeed } from '../core/rng';
 import { SearchSpace } from '../core/space';
 import { augment, epochBatches, toTensor } from './batches';
 import { LoadedCheckpoint, loadCheckpoint, restoreVariables, saveCheckpoint } from './checkpoint';
-import { Dataset, ImageSet } from './datasets';
+import { Dataset, ImageSet, checkResolutions, sliceSet } from './datasets';
 import { Engine } from './engine';
 import { LayerTensors } from './executor';
 import { Phase, cosineLr, fromScratch, progressiveShrinking, scaledEpochs } from './schedule';
@@ -141,6 +141,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   const checkpointFile = path.join(options.outDir, CHECKPOINT_FILE);
   const logFile = path.join(options.outDir, LOG_FILE);
   const phases = options.scratchArch ? fromScratch(space, options.scratchArch, options.epochsScale) : progressiveShrinking(space);
+  checkResolutions(d, options.scratchArch ? [options.scratchArch.r] : space.resolutions);
   const io = { inputChannels: d.channels, numClasses: d.classes.length };
   const net = new ElasticSupernet(tf, space, io, options.seed);
   // Each phase is its own training run, as in OFA: a fresh optimizer (also: sorting channels
@@ -188,9 +189,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   }
   writeJsonAtomic(path.join(options.outDir, RUN_FILE), { ...meta, engine: engine.backend, phases: phases.map((p) => ({ ...p, epochs: scaledEpochs(p, options.epochsScale) })) });
 
-  const train: ImageSet = options.limit && options.limit < d.train.count
-    ? { images: d.train.images.subarray(0, options.limit * d.height * d.width * d.channels), labels: d.train.labels.subarray(0, options.limit), count: options.limit }
-    : d.train;
+  const train: ImageSet = options.limit ? sliceSet(d.train, 0, options.limit) : d.train;
   const log: EpochLog[] = [];
   const maxRes = Math.max(...space.resolutions);
 

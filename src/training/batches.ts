@@ -97,27 +97,42 @@ export function toTensor(tf: typeof TF, d: Dataset, set: ImageSet, indices: numb
 }
 
 /**
- * Training augmentation where the dataset allows it: a random crop (pad 1/8 of the size, crop
- * back; one offset per batch) and a horizontal flip of a random half of the batch.
+ * Training augmentation of a batch of normalized NHWC images, each image on its own (draws from
+ * `rng` in image order, so seeded): a random crop (pad 1/8 of the size with black, crop back at a
+ * random offset) and a horizontal flip of about half the images. Returns new pixels.
  */
+export function augmentImages(images: Float32Array, shape: readonly [number, number, number, number], options: Dataset['augment'], rng: Rng): Float32Array {
+  const [n, h, w, c] = shape;
+  const pad = Math.max(1, Math.floor(h / 8));
+  const out = new Float32Array(images.length).fill(-1); // -1 = black after normalisation
+  for (let i = 0; i < n; i++) {
+    // The crop window's top-left corner in the padded image; `pad` is the image itself.
+    const dy = options.crop ? rng.int(0, 2 * pad) - pad : 0;
+    const dx = options.crop ? rng.int(0, 2 * pad) - pad : 0;
+    const flip = options.flip && rng.float() < 0.5;
+    const base = i * h * w * c;
+    for (let y = 0; y < h; y++) {
+      const sy = y + dy;
+      if (sy < 0 || sy >= h) continue;
+      for (let x = 0; x < w; x++) {
+        const sx = (flip ? w - 1 - x : x) + dx;
+        if (sx < 0 || sx >= w) continue;
+        const to = base + (y * w + x) * c;
+        const from = base + (sy * w + sx) * c;
+        for (let k = 0; k < c; k++) out[to + k] = images[from + k];
+      }
+    }
+  }
+  return out;
+}
+
+/** `augmentImages` on a batch, as the dataset allows (see Dataset.augment); disposes the batch's input tensor. */
 export function augment(tf: typeof TF, d: Dataset, batch: Batch, rng: Rng): Batch {
   if (!d.augment.crop && !d.augment.flip) return batch;
-  const x = tf.tidy(() => {
-    let x = batch.x;
-    const [n, h, w] = x.shape;
-    if (d.augment.crop) {
-      const pad = Math.max(1, Math.floor(h / 8));
-      const padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], -1); // -1 = black after normalisation
-      x = tf.slice(padded, [0, rng.int(0, 2 * pad), rng.int(0, 2 * pad), 0], [n, h, w, x.shape[3]]);
-    }
-    if (d.augment.flip) {
-      const mask = tf.tensor1d(Array.from({ length: n }, () => (rng.float() < 0.5 ? 1 : 0)), 'bool').reshape([n, 1, 1, 1]);
-      x = tf.where(tf.broadcastTo(mask, x.shape), tf.reverse(x, 2), x);
-    }
-    return x as Tensor4D;
-  });
+  const [n, h, w, c] = batch.x.shape;
+  const pixels = augmentImages(batch.x.dataSync() as Float32Array, [n, h, w, c], d.augment, rng);
   batch.x.dispose();
-  return { ...batch, x };
+  return { ...batch, x: tf.tensor4d(pixels, [n, h, w, c]) };
 }
 
 /** Seeded order of an epoch, cut into batches (the last partial batch is dropped in training). */

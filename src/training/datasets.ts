@@ -34,7 +34,7 @@ export interface Dataset {
   test: ImageSet;
   /** How the splits were made (recorded in run metadata). */
   split: string;
-  /** Random crop and horizontal flip; off for digits, where a flip changes the class. */
+  /** Random crop (per image) and horizontal flip; no flip for digits, where it changes the glyph. */
   augment: { crop: boolean; flip: boolean };
   /** Files skipped because they could not be decoded (image folders). */
   skipped: string[];
@@ -122,7 +122,8 @@ function loadMnist(): Dataset {
     val: setOf(range(n - val, n), labels),
     test: setOf(range(n, count), labels),
     split: 'official train/test; the last 5000 training images are the validation split',
-    augment: { crop: false, flip: false },
+    // A shifted digit is the same digit; a mirrored one is another glyph (or none).
+    augment: { crop: true, flip: false },
     skipped: [],
   };
 }

@@ -4,7 +4,10 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { TailorError } from '../../src/core/errors';
+import { Rng } from '../../src/core/rng';
+import { augment, augmentImages, toTensor } from '../../src/training/batches';
 import { loadDataset } from '../../src/training/datasets';
+import { initEngine } from '../../src/training/engine';
 import { tempDir } from '../helpers';
 
 const isDatasetError = (e: unknown) => e instanceof TailorError && e.code === 'INVALID_DATASET';
@@ -15,7 +18,7 @@ describe('datasets', () => {
     assert.deepEqual([d.train.count, d.val.count, d.test.count], [55_000, 5_000, 10_000]);
     assert.deepEqual([d.sizes, d.channels, d.count], [[28], 1, 70_000]);
     assert.equal(d.imagesAt(28).length, 70_000 * 784);
-    assert.deepEqual(d.augment, { crop: false, flip: false });
+    assert.deepEqual(d.augment, { crop: true, flip: false }, 'shifted digits, never mirrored');
     const counts = new Array(10).fill(0);
     for (const l of d.test.labels) counts[l]++;
     assert.ok(counts.every((c) => c > 800), 'every digit is in the test split');
@@ -93,5 +96,53 @@ describe('datasets', () => {
     await sharp({ create: { width: 8, height: 8, channels: 3, background: 'white' } }).png().toFile(path.join(root, 'a', '1.png'));
     fs.writeFileSync(path.join(root, 'b', 'x.png'), 'garbage');
     await assert.rejects(loadDataset(root, { resolutions: [8], cacheDir: tempDir() }), (e: unknown) => isDatasetError(e) && /no readable image: b/.test((e as Error).message));
+  });
+});
+
+describe('augmentation', () => {
+  // Images of 16x16 with two marks on a black ground: a bright pixel with a dimmer one to its right.
+  const n = 24;
+  const shape = [n, 16, 16, 1] as const;
+  const marked = () => {
+    const images = new Float32Array(n * 256).fill(-1);
+    for (let i = 0; i < n; i++) {
+      images[i * 256 + 7 * 16 + 6] = 1;
+      images[i * 256 + 7 * 16 + 8] = 0.5;
+    }
+    return images;
+  };
+  /** Where each image's bright mark went, and whether the dim one is now on its left (mirrored). */
+  const marks = (images: Float32Array) => Array.from({ length: n }, (_, i) => {
+    const img = images.subarray(i * 256, (i + 1) * 256);
+    const bright = img.indexOf(1);
+    const dim = img.indexOf(0.5);
+    assert.ok(bright >= 0 && dim >= 0 && Math.floor(bright / 16) === Math.floor(dim / 16), `image ${i}: both marks kept, on one row`);
+    return { dy: Math.floor(bright / 16) - 7, dx: (bright % 16) - 6, mirrored: dim < bright };
+  });
+
+  it('crops each image at its own seeded offset; flips about half, never for digits', () => {
+    const crop = augmentImages(marked(), shape, { crop: true, flip: false }, new Rng(5));
+    assert.equal(crop.length, n * 256, 'shape preserved');
+    assert.deepEqual(crop, augmentImages(marked(), shape, { crop: true, flip: false }, new Rng(5)), 'the same for the same seed');
+    assert.notDeepEqual(crop, augmentImages(marked(), shape, { crop: true, flip: false }, new Rng(6)));
+    const shifted = marks(crop);
+    assert.ok(new Set(shifted.map((m) => `${m.dy},${m.dx}`)).size > 5, `offsets per image: ${JSON.stringify(shifted)}`);
+    assert.ok(shifted.every((m) => Math.abs(m.dy) <= 2 && Math.abs(m.dx) <= 2 && !m.mirrored), 'shifts of at most 1/8 of the size, no flips');
+
+    const flipped = marks(augmentImages(marked(), shape, { crop: true, flip: true }, new Rng(5))).filter((m) => m.mirrored).length;
+    assert.ok(flipped > 4 && flipped < n - 4, `${flipped} of ${n} flipped`);
+    assert.deepEqual(augmentImages(marked(), shape, { crop: false, flip: false }, new Rng(5)), marked(), 'nothing changes when both are off');
+  });
+
+  it('MNIST batches: shifted, never mirrored, the same for the same seed', async () => {
+    const engine = await initEngine('wasm');
+    const d = await loadDataset('mnist', { cacheDir: tempDir() });
+    const batch = () => augment(engine.tf, d, toTensor(engine.tf, d, d.train, Array.from({ length: 8 }, (_, i) => i), 20), new Rng(1));
+    const [a, b] = [batch(), batch()];
+    assert.deepEqual(a.x.shape, [8, 20, 20, 1]);
+    assert.deepEqual(a.x.dataSync(), b.x.dataSync());
+    const plain = toTensor(engine.tf, d, d.train, Array.from({ length: 8 }, (_, i) => i), 20);
+    assert.deepEqual(a.x.dataSync(), augmentImages(plain.x.dataSync() as Float32Array, [8, 20, 20, 1], { crop: true, flip: false }, new Rng(1)));
+    engine.tf.dispose([a.x, a.labels, b.x, b.labels, plain.x, plain.labels]);
   });
 });

@@ -25,6 +25,8 @@ export interface TrainOptions {
   outDir: string;
   seed: number;
   epochsScale: number;
+  /** Why this scale (recorded in run.json): given, or how the default was derived. */
+  epochsScaleReason?: string;
   batchSize: number;
   resume: boolean;
   /** Use at most this many training images (quick runs, tests). */
@@ -156,7 +158,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   let resumedFrom: TrainResult['resumedFrom'] = null;
   const meta = {
     space: space.id, dataset: d.source, classes: d.classes, channels: d.channels, split: d.split, seed: options.seed,
-    epochsScale: options.epochsScale, batchSize: options.batchSize, limit: options.limit ?? null,
+    epochsScale: options.epochsScale, epochsScaleReason: options.epochsScaleReason ?? 'given', batchSize: options.batchSize, limit: options.limit ?? null,
     schedule: options.scratchArch ? 'scratch' : 'progressive-shrinking', scratchArch: options.scratchArch ?? null,
   };
 

@@ -8,6 +8,7 @@ import { Rng } from '../../src/core/rng';
 import { augment, augmentImages, toTensor } from '../../src/training/batches';
 import { loadDataset } from '../../src/training/datasets';
 import { initEngine } from '../../src/training/engine';
+import { trainRun } from '../../src/training/train-run';
 import { tempDir } from '../helpers';
 
 const isDatasetError = (e: unknown) => e instanceof TailorError && e.code === 'INVALID_DATASET';
@@ -73,6 +74,16 @@ describe('datasets', () => {
       assert.ok(at !== undefined, `the pattern at ${r} px is a direct sharp resize of the file`);
     }
     assert.deepEqual(fs.readdirSync(cacheDir).map((f) => f.split('-')[1]).sort(), ['12', '16'], 'one cache file per resolution');
+
+    // Training on the folder: the unreadable file is reported, the scale is chosen from the training set's size.
+    const lines: string[] = [];
+    const out = path.join(tempDir(), 'run');
+    await assert.rejects(trainRun({ space: 'ofa-mbv3-tiny', dataset: root, out, seed: 3, batchSize: 8, engine: 'wasm' }, tempDir(), { signal: AbortSignal.abort(), info: (m) => lines.push(m) }), { name: 'AbortError' });
+    assert.ok(lines.includes(`warning: skipped unreadable image ${path.join('red', 'broken.jpg')}`), lines.join('\n'));
+    const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
+    assert.equal(run.epochsScale, 1, 'a small training set gets OFA\'s own epochs');
+    assert.match(run.epochsScaleReason, /^default for 17 training images: .* capped at 1/);
+    assert.ok(lines.some((l) => l.includes(`epochs-scale 1 (${run.epochsScaleReason})`)), lines.join('\n'));
 
     // A second load reads the cache files: the sources are garbage now (modification times kept).
     for (const f of sources) {

@@ -46,7 +46,7 @@ function describeArch(arch: ArchConfig): string {
 }
 
 async function train(engine: Engine, outDir: string, scratchArch?: ArchConfig): Promise<number> {
-  const dataset = await loadDataset('fashion-mnist', { seed: opts.seed, cacheDir, size: Math.max(...space.resolutions) });
+  const dataset = await loadDataset('fashion-mnist', { seed: opts.seed, cacheDir, resolutions: space.resolutions });
   const started = Date.now();
   const resume = fs.existsSync(path.join(outDir, CHECKPOINT_FILE));
   let lastLine = 0;

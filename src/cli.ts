@@ -5,7 +5,7 @@ import { TailorError } from './core/errors';
 import { PACKAGE_ROOT } from './core/workspace';
 import { ACC_PREDICTOR_DEFAULTS } from './accuracy/build';
 import { SEARCH_DEFAULTS } from './specialize/search-run';
-import { TRAIN_DEFAULTS } from './training/train-run';
+import { EPOCHS_SCALE_DEFAULT, TRAIN_DEFAULTS } from './training/train-run';
 
 // Command modules (and the runtimes they use) load only when their command runs: --help stays fast.
 type Run = (opts: any, global: any, ...args: any[]) => Promise<void>;
@@ -108,7 +108,7 @@ program
   .requiredOption('--space <id>', 'search space, e.g. ofa-mbv3-tiny')
   .requiredOption('--dataset <name>', 'mnist, fashion-mnist, or an image folder (one sub-folder per class)')
   .requiredOption('--out <dir>', 'run directory (checkpoint, log.jsonl, run.json)')
-  .option('--epochs-scale <f>', "multiplies OFA's epochs per phase (at least 1 each)", parseFloat, TRAIN_DEFAULTS.epochsScale)
+  .option('--epochs-scale <f>', `multiplies OFA's epochs per phase (at least 1 each); default: ${EPOCHS_SCALE_DEFAULT}`, parseFloat)
   .option('--seed <n>', 'seed of initialisation, sampling, splits and augmentation', integer, TRAIN_DEFAULTS.seed)
   .option('--batch-size <n>', 'images per step', positiveInt, TRAIN_DEFAULTS.batchSize)
   .option('--limit <n>', 'train on at most this many images (quick runs)', positiveInt)

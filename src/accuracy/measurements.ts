@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { ArchConfig, archId } from '../core/arch';
 import { TailorError } from '../core/errors';
 import { SearchSpace } from '../core/space';
-import type { Dataset, ImageSet } from '../training/datasets';
+import { Dataset, sliceSet } from '../training/datasets';
 import type { Engine } from '../training/engine';
 import type { ElasticSupernet } from '../training/supernet';
 
@@ -64,11 +64,6 @@ export function appendMeasurement(runDir: string, m: SubnetMeasurement): void {
   }
 }
 
-function slice(set: ImageSet, d: Dataset, start: number, count: number): ImageSet {
-  const pixels = d.height * d.width * d.channels;
-  return { images: set.images.subarray(start * pixels, (start + count) * pixels), labels: set.labels.subarray(start, start + count), count };
-}
-
 /** Checks the validation split can hold both parts of the protocol. */
 export function checkProtocol(d: Dataset, protocol: MeasureProtocol): void {
   if (protocol.evalImages < 1 || protocol.bnImages + protocol.evalImages > d.val.count) {
@@ -84,9 +79,9 @@ export async function measureSubnet(engine: Engine, net: ElasticSupernet, d: Dat
   const { recalibrateOn } = await import('../training/runs.js');
   const { top1 } = await import('../training/trainer.js');
   const started = Date.now();
-  const subnet = recalibrateOn(engine, net, d, slice(d.val, d, 0, protocol.bnImages), arch);
+  const subnet = recalibrateOn(engine, net, d, sliceSet(d.val, 0, protocol.bnImages), arch);
   try {
-    const score = top1(engine, subnet, d, slice(d.val, d, protocol.bnImages, protocol.evalImages), protocol.evalImages, arch.r);
+    const score = top1(engine, subnet, d, sliceSet(d.val, protocol.bnImages, protocol.evalImages), protocol.evalImages, arch.r);
     return { id: archId(space, arch), arch, top1: score, protocol, seconds: Math.round((Date.now() - started) / 100) / 10 };
   } finally {
     subnet.dispose();

@@ -310,14 +310,13 @@ function searchResolutions(space: SearchSpace, tables: LatencyTable[], o: Specia
 /** BN recalibration as tailor eval does; with --measure also top-1 on the test split (the same numbers eval reports). */
 async function emitSubnet(ctx: Context, arch: ArchConfig, o: SpecializeOptions) {
   const { evaluateSubnet, recalibrateOn } = await import('../training/runs.js');
+  const { sliceSet } = await import('../training/datasets.js');
   if (o.measure) {
     const { result, subnet } = evaluateSubnet(ctx.engine, ctx.net, ctx.data, arch, o.bnImages ?? ctx.accuracy.file.protocol.bnImages, o.testImages);
     return { subnet, measuredTop1: result.top1 };
   }
   const n = Math.min(o.bnImages ?? ctx.accuracy.file.protocol.bnImages, ctx.data.val.count);
-  const pixels = ctx.data.height * ctx.data.width * ctx.data.channels;
-  const subset = { images: ctx.data.val.images.subarray(0, n * pixels), labels: ctx.data.val.labels.subarray(0, n), count: n };
-  return { subnet: recalibrateOn(ctx.engine, ctx.net, ctx.data, subset, arch), measuredTop1: null };
+  return { subnet: recalibrateOn(ctx.engine, ctx.net, ctx.data, sliceSet(ctx.data.val, 0, n), arch), measuredTop1: null };
 }
 
 async function measureEmitted(ctx: Context, target: Target, tableSpace: SearchSpace, subnets: EmittedSubnet[], bytes: Record<ModelFormat, Uint8Array>[], pareto: ParetoFile, o: SpecializeOptions): Promise<void> {

@@ -7,7 +7,7 @@ import { TailorError } from '../core/errors';
 import { SearchSpace, getSpace } from '../core/space';
 import { toTensor } from './batches';
 import { loadCheckpoint, readCheckpointMeta, restoreVariables } from './checkpoint';
-import { Dataset, ImageSet, loadDataset } from './datasets';
+import { Dataset, ImageSet, loadDataset, sliceSet } from './datasets';
 import { Engine } from './engine';
 import { ElasticSupernet, StaticNet } from './supernet';
 import { CHECKPOINT_FILE, RUN_FILE, top1 } from './trainer';
@@ -55,7 +55,7 @@ export async function openRun(engine: Engine, dir: string, cacheDir: string): Pr
   const net = new ElasticSupernet(engine.tf, run.space, { inputChannels: run.channels, numClasses: run.classes.length }, run.seed);
   const file = path.join(dir, CHECKPOINT_FILE);
   restoreVariables(engine.tf, file, loadCheckpoint(file), net.state());
-  const data = await loadDataset(run.dataset, { seed: run.seed, cacheDir, size: Math.max(...run.space.resolutions) });
+  const data = await loadDataset(run.dataset, { seed: run.seed, cacheDir, resolutions: run.space.resolutions });
   return { run, net, data };
 }
 
@@ -101,8 +101,7 @@ export function recalibrateOn(engine: Engine, net: ElasticSupernet, data: Datase
  */
 export function evaluateSubnet(engine: Engine, net: ElasticSupernet, data: Dataset, arch: ArchConfig, bnImages = DEFAULT_BN_IMAGES, testImages = data.test.count): { result: EvalResult; subnet: StaticNet } {
   const n = Math.min(bnImages, data.val.count);
-  const pixels = data.height * data.width * data.channels;
-  const subnet = recalibrateOn(engine, net, data, { images: data.val.images.subarray(0, n * pixels), labels: data.val.labels.subarray(0, n), count: n }, arch);
+  const subnet = recalibrateOn(engine, net, data, sliceSet(data.val, 0, n), arch);
   const images = Math.min(testImages, data.test.count);
   const score = top1(engine, subnet, data, data.test, images, arch.r);
   return { result: { arch, top1: score, images, bnImages: n }, subnet };

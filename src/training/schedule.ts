@@ -61,6 +61,33 @@ export function scaledEpochs(phase: Phase, scale: number): number {
   return Math.max(1, Math.round(phase.epochs * scale));
 }
 
+/**
+ * Training images a whole run sees with the default --epochs-scale, whatever the dataset's size:
+ * ten epochs of Fashion-MNIST's 55,000 training images (what a scale of 0.02 gives there).
+ */
+export const DEFAULT_RUN_IMAGES = 550_000;
+/** The default scale's range: at most OFA's own epochs; at the floor every phase has one epoch already. */
+export const DEFAULT_EPOCHS_SCALE_RANGE = { min: 0.001, max: 1 } as const;
+
+/**
+ * The default --epochs-scale for `trainImages` training images: OFA's schedule kept in proportion,
+ * scaled so the whole run sees about DEFAULT_RUN_IMAGES images (2 significant digits), clamped
+ * to DEFAULT_EPOCHS_SCALE_RANGE; with the reason, as recorded in run.json.
+ */
+export function defaultEpochsScale(space: SearchSpace, trainImages: number): { scale: number; reason: string } {
+  const phases = progressiveShrinking(space);
+  const ofaEpochs = phases.reduce((sum, p) => sum + p.epochs, 0);
+  const wanted = Number((DEFAULT_RUN_IMAGES / (ofaEpochs * Math.max(1, trainImages))).toPrecision(2));
+  const { min, max } = DEFAULT_EPOCHS_SCALE_RANGE;
+  const scale = Math.min(max, Math.max(min, wanted));
+  const epochs = phases.reduce((sum, p) => sum + scaledEpochs(p, scale), 0);
+  const clamped = scale === max && wanted > max ? `, capped at ${max} (OFA's own epochs)` : scale === min && wanted < min ? `, floored at ${min}` : '';
+  return {
+    scale,
+    reason: `default for ${trainImages} training images: ${DEFAULT_RUN_IMAGES} images / (OFA's ${ofaEpochs} epochs x ${trainImages}) = ${wanted}${clamped}; ${epochs} epochs, ${epochs * trainImages} images`,
+  };
+}
+
 /** Cosine decay over the steps of a phase. */
 export function cosineLr(base: number, step: number, totalSteps: number): number {
   return 0.5 * base * (1 + Math.cos((Math.PI * step) / Math.max(1, totalSteps)));

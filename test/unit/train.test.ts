@@ -8,7 +8,7 @@ import { getSpace } from '../../src/core/space';
 import { loadCheckpoint } from '../../src/training/checkpoint';
 import { Dataset, loadDataset } from '../../src/training/datasets';
 import { Engine, initEngine } from '../../src/training/engine';
-import { progressiveShrinking, scaledEpochs } from '../../src/training/schedule';
+import { defaultEpochsScale, progressiveShrinking, scaledEpochs } from '../../src/training/schedule';
 import { CHECKPOINT_FILE, LOG_FILE, TrainOptions, trainSupernet } from '../../src/training/trainer';
 import type * as Ort from 'onnxruntime-node';
 import { exportOnnx } from '../../src/export/onnx';
@@ -47,6 +47,14 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     assert.deepEqual(phases[4].expandRatios, [4, 6]);
     assert.equal(scaledEpochs(phases[1], 0.05), 6);
     assert.equal(scaledEpochs(phases[2], 0.001), 1);
+    // The default scale: about 550,000 training images over the run, within [0.001, 1].
+    const fashion = defaultEpochsScale(tiny, 55_000);
+    assert.equal(fashion.scale, 0.019);
+    assert.equal(phases.reduce((sum, p) => sum + scaledEpochs(p, fashion.scale), 0), 10, 'ten epochs of Fashion-MNIST');
+    assert.match(fashion.reason, /^default for 55000 training images: 550000 images \/ \(OFA's 530 epochs x 55000\) = 0.019; 10 epochs, 550000 images$/);
+    assert.equal(defaultEpochsScale(tiny, 5_000).scale, 0.21);
+    assert.deepEqual([defaultEpochsScale(tiny, 500).scale, defaultEpochsScale(tiny, 10_000_000).scale], [1, 0.001]);
+    assert.match(defaultEpochsScale(tiny, 10_000_000).reason, /floored at 0.001/);
   });
 
   let straight = '';
@@ -212,7 +220,7 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
         await sharp({ create: { width: 24, height: 24, channels: 3, background: { r: rgb[0] - i, g: rgb[1] + i, b: rgb[2] } } }).png().toFile(path.join(root, name, `${i}.png`));
       }
     }
-    const folder = await loadDataset(root, { size: 32, seed: 2, cacheDir: tempDir() });
+    const folder = await loadDataset(root, { resolutions: [20], seed: 2, cacheDir: tempDir() });
     const out = path.join(tempDir(), 'folder-run');
     await trainSupernet(engine, { ...quick(out), dataset: folder, limit: 16, batchSize: 8, evalImages: 8 });
     const cwd = process.cwd();

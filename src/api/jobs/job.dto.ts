@@ -3,7 +3,7 @@ import { Allow, ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsN
 import { ACC_PREDICTOR_DEFAULTS } from '../../accuracy/build';
 import { SEARCH_DEFAULTS } from '../../specialize/search-run';
 import { BUILTIN_DATASETS } from '../../training/datasets';
-import { TRAIN_DEFAULTS } from '../../training/train-run';
+import { EPOCHS_SCALE_DEFAULT, TRAIN_DEFAULTS } from '../../training/train-run';
 
 
 export class ProfileJobParams {
@@ -37,7 +37,7 @@ export class TrainJobParams {
   @ApiProperty({ example: 'tiny-mnist', description: `The run id. ${ID}` }) @IsString() name!: string;
   @ApiProperty({ example: 'ofa-mbv3-tiny' }) @IsString() space!: string;
   @ApiProperty({ enum: BUILTIN_DATASETS }) @IsIn(BUILTIN_DATASETS) dataset!: string;
-  @ApiPropertyOptional({ default: TRAIN_DEFAULTS.epochsScale, description: "Multiplies OFA's epochs per phase (at least 1 each)" })
+  @ApiPropertyOptional({ description: `Multiplies OFA's epochs per phase (at least 1 each); omitted: ${EPOCHS_SCALE_DEFAULT}` })
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @IsPositive() @Max(100) epochsScale?: number;
   @ApiPropertyOptional({ default: TRAIN_DEFAULTS.seed }) @IsOptional() @IsInt() seed?: number;
   @ApiPropertyOptional({ default: TRAIN_DEFAULTS.batchSize, minimum: 1, maximum: 4096 }) @IsOptional() @IsInt() @Min(1) @Max(4096) batchSize?: number;

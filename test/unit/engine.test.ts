@@ -1,0 +1,41 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { maxArch } from '../../src/core/arch';
+import { getSpace } from '../../src/core/space';
+import { initEngine } from '../../src/training/engine';
+import { ElasticSupernet } from '../../src/training/supernet';
+
+/** Engine threads and a digest of the max subnet's gradients on a seeded batch, in this process. */
+async function gradientDigest(): Promise<{ threads: number; digest: string }> {
+  const { tf, threads } = await initEngine('wasm');
+  const space = getSpace('ofa-mbv3-tiny');
+  const net = new ElasticSupernet(tf, space, { inputChannels: 1, numClasses: 10 }, 1);
+  net.setActiveSubnet(maxArch(space, 24));
+  const x = tf.randomNormal([4, 24, 24, 1], 0, 1, 'float32', 7);
+  const labels = tf.oneHot(tf.tensor1d([0, 3, 6, 9], 'int32'), 10);
+  const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, net.forward(x as never, { training: true })) as never, net.trainableVariables());
+  const hash = createHash('sha256');
+  for (const name of Object.keys(grads).sort()) hash.update(Buffer.from((grads[name].dataSync() as Float32Array).buffer));
+  return { threads, digest: hash.digest('hex') };
+}
+
+if (process.env.TAILOR_TEST_ENGINE_CHILD) {
+  void gradientDigest().then((r) => {
+    process.stdout.write(JSON.stringify(r));
+    process.exit(0);
+  });
+} else {
+  describe('training engine threads', () => {
+    it('runs XNNPACK on several threads and gives bit-identical gradients to one thread', async () => {
+      const child = (threads: number) =>
+        JSON.parse(execFileSync(process.execPath, [__filename], { env: { ...process.env, TAILOR_TEST_ENGINE_CHILD: '1', TAILOR_THREADS: String(threads) }, encoding: 'utf8' })) as { threads: number; digest: string };
+      const one = child(1);
+      const two = child(2);
+      assert.equal(one.threads, 1);
+      assert.equal(two.threads, 2, 'the threaded build started its pool');
+      assert.equal(two.digest, one.digest, 'gradients do not depend on the thread count');
+    });
+  });
+}

@@ -123,11 +123,15 @@ describe('kernel plan: what onnxruntime executes (pure)', () => {
   it('samples profiling graphs deterministically per seed, every one of them plannable', () => {
     assert.deepEqual(sampleGraph(3, 5).bytes, sampleGraph(3, 5).bytes);
     assert.notDeepEqual(sampleGraph(3, 5).bytes, sampleGraph(4, 5).bytes);
+    const types = new Set<string>();
     for (let i = 0; i < 14; i++) {
       const s = sampleGraph(0, i);
       const p = planKernels(loadKernelGraph(s.bytes, { file: s.id }), { blockSize: 16 });
       assert.equal(p.unsupported.length, 0, `${s.id}: ${JSON.stringify(p.unsupported)}`);
+      p.kernels.forEach((k) => types.add(k.type));
     }
+    assert.equal(sampleGraph(0, 5).family, 'movement');
+    assert.ok(types.has('memory') && types.has('transpose') && types.has('reshape'));
   });
 });
 

@@ -2,8 +2,9 @@
  * npm run bench:kernels
  * Kernel-level latency prediction for arbitrary ONNX models on this machine's CPU (local-cpu):
  * 1. profiles sampled kernels in context (`tailor profile --kernels`), or reuses the profile in
- *    .bench/kernels when it is complete (KERNELS_FRESH=1 re-profiles; KERNELS_SAMPLES=N sets --samples);
- * 2. generates the validation model set (src/kernels/zoo.ts: 18 models) into .bench/kernels/models;
+ *    .bench/kernels when it is complete and of the current sampler version (KERNELS_FRESH=1
+ *    re-profiles; KERNELS_SAMPLES=N sets --samples, 400 by default);
+ * 2. generates the validation model set (src/kernels/zoo.ts: 20 models) into .bench/kernels/models;
  * 3. validates (`tailor validate --models`) and prints within 5% / 10%, MAPE, per model and per kind,
  *    the plan's agreement with the graph onnxruntime ran, and the machine's load.
  */
@@ -14,6 +15,7 @@ import { workspace } from '../src/core/workspace';
 import { writeFileAtomic } from '../src/core/fs-atomic';
 import { summarizeValidation } from '../src/latency/validate';
 import { KernelsService } from '../src/kernels/kernels.service';
+import { KERNEL_SAMPLER_VERSION } from '../src/kernels/sampler';
 import { modelZoo } from '../src/kernels/zoo';
 import { DeviceService } from '../src/runtime/device.service';
 import { savedProfileState, throttledProgress } from './saved-profile';
@@ -26,9 +28,10 @@ async function main() {
   const ws = workspace(home);
   const devices = new DeviceService(ws);
   const kernels = new KernelsService(devices);
-  const samples = Number(process.env.KERNELS_SAMPLES ?? 360);
+  // 400: 40 graphs per family slot of the sampler, as the 360 of its nine-slot version gave
+  const samples = Number(process.env.KERNELS_SAMPLES ?? 400);
   const load0 = os.loadavg()[0];
-  const { fresh, reuse } = savedProfileState(ws, DEVICE, samples, !!process.env.KERNELS_FRESH);
+  const { fresh, reuse } = savedProfileState(ws, DEVICE, samples, !!process.env.KERNELS_FRESH, KERNEL_SAMPLER_VERSION);
   const started = Date.now();
   const r = await kernels.profile({
     device: DEVICE, samples, force: fresh, onProgress: throttledProgress(),

@@ -4,10 +4,11 @@ import { profilePath, readKernelProfile } from '../src/kernels/store';
 
 /**
  * What the kernel/op benches do with the device's saved profile: start over when asked to or when
- * it cannot be read (a profile of another Tailor version), else extend it; `reuse` when it is
- * already complete for `samples` (profiling then only reloads it).
+ * it cannot be read (a profile of another Tailor version) or holds graphs of another sampler
+ * version (`sampler`: the version profiling records), else extend it; `reuse` when it is already
+ * complete for `samples` (profiling then only reloads it).
  */
-export function savedProfileState(ws: Workspace, device: string, samples: number, freshRequested: boolean): { fresh: boolean; reuse: boolean } {
+export function savedProfileState(ws: Workspace, device: string, samples: number, freshRequested: boolean, sampler?: number): { fresh: boolean; reuse: boolean } {
   const file = profilePath(ws, device);
   let existing: ReturnType<typeof readKernelProfile> | null = null;
   try {
@@ -15,7 +16,8 @@ export function savedProfileState(ws: Workspace, device: string, samples: number
   } catch {
     // a profile of another Tailor version: start over
   }
-  const fresh = freshRequested || (fs.existsSync(file) && !existing);
+  const outdated = !!existing && sampler !== undefined && (existing.method.sampler ?? 1) !== sampler;
+  const fresh = freshRequested || (fs.existsSync(file) && !existing) || outdated;
   return { fresh, reuse: !fresh && !!existing?.complete && existing.graphs.length >= samples };
 }
 

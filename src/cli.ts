@@ -174,7 +174,7 @@ program
   .requiredOption('--device <id>', 'device id (devices/<id>.json)')
   .option('--space <id>', 'search space (the lookup table to measure)')
   .option('--kernels', 'instead of a space: time sampled kernels (TFLite ops on a TFLite device) in context and train one random forest per kernel type (op kind)')
-  .option('--samples <n>', 'with --kernels: sampled profiling graphs (default 240; 200 on a TFLite device)', positiveInt)
+  .option('--samples <n>', 'with --kernels: sampled profiling graphs (default 270; 200 on a TFLite device)', positiveInt)
   .option('--resolutions <list>', 'resolutions to cover (default: every resolution of the space)', intList)
   .option('--threads <n>', 'intra-op threads (default: the device descriptor, else 1)', positiveInt)
   .option('--seed <n>', 'seed of the measurement plan and weights', integer, 0)

@@ -50,6 +50,7 @@ const MESSAGES = {
   NO_FEASIBLE_ARCH: { status: 422, text: (p: P) => `No architecture of space "${p.space}" meets the budgets (${p.budgets}): ${p.evaluated} evaluated, the closest has ${p.closest}.` },
   KERNELS_NOT_FOUND: { status: 404, text: (p: P) => `No kernel regressors for device "${p.device}" (looked for ${p.file}). Run: tailor profile --device ${p.device} --kernels` },
   CORRUPT_KERNELS: { status: 422, text: (p: P) => `Kernel profile or regressors ${p.file} is corrupt or truncated: ${p.reason}` },
+  KERNEL_PROFILE_OUTDATED: { status: 409, text: (p: P) => `Kernel profile ${p.file} holds graphs of sampler v${p.recorded}; this Tailor samples v${p.current} (other graphs for the same seed). Re-run with --force to start over (the old file is kept as .bak-<time>).` },
   INVALID_TARGETS: { status: 422, text: (p: P) => `Targets file ${p.file} is invalid: ${p.reason}` },
   GATE_CONFIG_NOT_FOUND: { status: 404, text: (p: P) => `No gate config in ${p.dir}: looked for tailor.budgets.json and a "tailor" key in package.json. Create one, or pass --config <file>.` },
   INVALID_GATE_CONFIG: { status: 400, text: (p: P) => `Invalid gate config ${p.source}: ${p.reason}` },

@@ -1,6 +1,6 @@
-import { BlockSpec, ConvSpec, NetSpec, seChannels } from './net';
+import { BlockSpec, ConvSpec, NetSpec, ResidualBlockSpec, isResidualBlock, seChannels } from './net';
 import { convOut, Activation } from './space';
-import { blockKey, convKey, logitsKey, poolKey } from './keys';
+import { blockKey, convKey, logitsKey, poolKey, residualKey } from './keys';
 
 /** Tensor shape without the batch dimension: [channels, height, width]. */
 export type Shape = [number, number, number];
@@ -30,16 +30,25 @@ export interface PoolNode extends NodeBase {
   op: 'global_avg_pool';
   inShape: Shape;
 }
+/** Max pooling with padding kernelSize // 2 (a ResNet's stem). */
+export interface MaxPoolNode extends NodeBase {
+  op: 'max_pool';
+  inShape: Shape;
+  kernelSize: number;
+  stride: number;
+}
 export interface BinaryNode extends NodeBase {
   /** add: residual; mul: SE channel gate broadcast over H x W. */
   op: 'add' | 'mul';
+  /** Applied to the sum (a ResNet block's ReLU after its residual add). */
+  act?: Activation;
 }
 export interface LinearNode extends NodeBase {
   op: 'linear';
   inFeatures: number;
   outFeatures: number;
 }
-export type IrNode = ConvNode | PoolNode | BinaryNode | LinearNode;
+export type IrNode = ConvNode | PoolNode | MaxPoolNode | BinaryNode | LinearNode;
 
 /** Inference weights carry a bias when the layer has one or its batch norm is folded in. */
 export function hasBias(node: ConvNode | LinearNode): boolean {
@@ -94,9 +103,17 @@ class PieceBuilder {
     this.shape = outShape;
     return name;
   }
-  binary(op: 'add' | 'mul', suffix: string, a: string, b: string, outShape: Shape): string {
+  maxPool(suffix: string, kernelSize: number, stride: number): string {
     const name = `${this.id}.${suffix}`;
-    this.nodes.push({ op, name, inputs: [a, b], output: name, outShape });
+    const outShape: Shape = [this.shape[0], convOut(this.shape[1], stride), convOut(this.shape[2], stride)];
+    this.nodes.push({ op: 'max_pool', name, inputs: [this.current], output: name, inShape: this.shape, outShape, kernelSize, stride });
+    this.current = name;
+    this.shape = outShape;
+    return name;
+  }
+  binary(op: 'add' | 'mul', suffix: string, a: string, b: string, outShape: Shape, act?: Activation): string {
+    const name = `${this.id}.${suffix}`;
+    this.nodes.push({ op, name, inputs: [a, b], output: name, outShape, ...(act ? { act } : {}) });
     this.current = name;
     this.shape = outShape;
     return name;
@@ -128,6 +145,28 @@ function buildBlock(pb: PieceBuilder, b: BlockSpec): void {
   if (b.residual) pb.binary('add', 'add', pb.current, input, inShape);
 }
 
+function buildResidualBlock(pb: PieceBuilder, b: ResidualBlockSpec): void {
+  const input = pb.current;
+  const inShape = pb.shape;
+  if (b.type === 'bottleneck') {
+    pb.conv('reduce', { outChannels: b.midChannels, kernelSize: 1, stride: 1, bn: true, act: 'relu' });
+    pb.conv('conv', { outChannels: b.midChannels, kernelSize: b.kernelSize, stride: b.stride, bn: true, act: 'relu' });
+    pb.conv('expand', { outChannels: b.outChannels, kernelSize: 1, stride: 1, bn: true, act: null });
+  } else {
+    pb.conv('conv1', { outChannels: b.outChannels, kernelSize: b.kernelSize, stride: b.stride, bn: true, act: 'relu' });
+    pb.conv('conv2', { outChannels: b.outChannels, kernelSize: b.kernelSize, stride: 1, bn: true, act: null });
+  }
+  const main = pb.current;
+  const outShape = pb.shape;
+  let shortcut = input;
+  if (b.stride !== 1 || b.inChannels !== b.outChannels) {
+    pb.current = input;
+    pb.shape = inShape;
+    shortcut = pb.conv('shortcut', { outChannels: b.outChannels, kernelSize: 1, stride: b.stride, bn: true, act: null });
+  }
+  pb.binary('add', 'add', main, shortcut, outShape, 'relu');
+}
+
 /** The one network builder: NetSpec -> pieces with shapes. Every exporter and counter reads this. */
 export function buildIR(net: NetSpec): ModelIR {
   const pieces: Piece[] = [];
@@ -141,15 +180,23 @@ export function buildIR(net: NetSpec): ModelIR {
     current = pb.current;
     shape = pb.shape;
   };
-  add('stem', 'stem', (pb) => pb.conv('conv', net.stem), (i, o) => convKey('Conv', i, o));
-  net.blocks.forEach((b, i) => add(`blocks.${i}`, 'block', (pb) => buildBlock(pb, b), (inS, outS) => blockKey(inS, outS, b)));
+  const stemPool = net.stemPool;
+  add('stem', 'stem', (pb) => {
+    pb.conv('conv', net.stem);
+    if (stemPool) pb.maxPool('pool', stemPool.kernelSize, stemPool.stride);
+  }, (i, o) => convKey('Conv', i, o) + (stemPool ? `-maxpool:${stemPool.kernelSize}` : ''));
+  net.blocks.forEach((b, i) => {
+    if (isResidualBlock(b)) add(`blocks.${i}`, 'block', (pb) => buildResidualBlock(pb, b), (inS, outS) => residualKey(inS, outS, b));
+    else add(`blocks.${i}`, 'block', (pb) => buildBlock(pb, b), (inS, outS) => blockKey(inS, outS, b));
+  });
   if (net.finalExpand) {
     const fe = net.finalExpand;
     add('final_expand', 'final_expand', (pb) => pb.conv('conv', fe), (i, o) => convKey('Conv_1', i, o));
   }
-  if (!net.featureMixAfterPool) add('feature_mix', 'feature_mix', (pb) => pb.conv('conv', net.featureMix), (i, o) => convKey('Conv_1', i, o));
+  const fm = net.featureMix;
+  if (fm && !net.featureMixAfterPool) add('feature_mix', 'feature_mix', (pb) => pb.conv('conv', fm), (i, o) => convKey('Conv_1', i, o));
   add('pool', 'pool', (pb) => pb.pool('pool'), (i, o) => poolKey(i, o));
-  if (net.featureMixAfterPool) add('feature_mix', 'feature_mix', (pb) => pb.conv('conv', net.featureMix), (i, o) => convKey('Conv_2', i, o));
+  if (fm && net.featureMixAfterPool) add('feature_mix', 'feature_mix', (pb) => pb.conv('conv', fm), (i, o) => convKey('Conv_2', i, o));
   add('classifier', 'logits', (pb) => pb.linear('linear', net.classifier.inFeatures, net.classifier.outFeatures), (i, o) => logitsKey(i, o));
   return { input: 'input', inShape, output: current, outShape: shape, pieces, net };
 }

@@ -35,6 +35,18 @@ export function blockKey(inShape: Shape, outShape: Shape, b: BlockKeyParts): str
   );
 }
 
+/**
+ * A ResNet block (OFA's tables hold no ResNets; the key only has to name the block uniquely):
+ *   residual-input:56x56x64-output:28x28x128-mid:128-kernel:3-stride:2-bottleneck:0-proj:1
+ */
+export function residualKey(inShape: Shape, outShape: Shape, b: { type: 'basic' | 'bottleneck'; midChannels: number; kernelSize: number; stride: number }): string {
+  const projection = b.stride !== 1 || inShape[0] !== outShape[0];
+  return (
+    `residual-input:${hwc(inShape)}-output:${hwc(outShape)}-mid:${b.midChannels}` +
+    `-kernel:${b.kernelSize}-stride:${b.stride}-bottleneck:${b.type === 'bottleneck' ? 1 : 0}-proj:${projection ? 1 : 0}`
+  );
+}
+
 const KEY_RE = /^(expanded_conv|Conv|Conv_1|Conv_2|AvgPool2D|Logits)-input:(\d+)x(\d+)x(\d+)-output:(\d+)(?:x(\d+)x(\d+))?((?:-[a-z_]+:\d+)*)$/;
 
 /** Parses a key; null when it is not in OFA's form. */

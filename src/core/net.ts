@@ -3,8 +3,8 @@ import { TailorError } from './errors';
 import { Activation, SearchSpace, blockCount, listSpaces, makeDivisible } from './space';
 
 /**
- * A static network, the shape OFA's net.config describes. Both elastic archs and OFA's
- * published static nets become a NetSpec; the IR builder only ever sees NetSpecs.
+ * A static network, the shape OFA's net.config describes (and ResNets). Elastic archs, OFA's
+ * published static nets and ResNets become a NetSpec; the IR builder only ever sees NetSpecs.
  */
 export interface ConvSpec {
   inChannels: number;
@@ -28,16 +28,38 @@ export interface BlockSpec {
   residual: boolean;
 }
 
+/**
+ * A ResNet block (torchvision's layout): basic = two k x k convs; bottleneck = 1x1 down to
+ * midChannels, k x k (strided), 1x1 up to outChannels. BN after every conv, ReLU after each but
+ * the last, and after the residual add. The shortcut is the identity, or a strided 1x1 conv + BN
+ * (a projection) when the block changes the shape.
+ */
+export interface ResidualBlockSpec {
+  type: 'basic' | 'bottleneck';
+  inChannels: number;
+  outChannels: number;
+  /** A bottleneck's inner width; a basic block's is its outChannels. */
+  midChannels: number;
+  kernelSize: number;
+  stride: number;
+}
+
+export type AnyBlockSpec = BlockSpec | ResidualBlockSpec;
+
+export const isResidualBlock = (b: AnyBlockSpec): b is ResidualBlockSpec => 'type' in b;
+
 export interface NetSpec {
-  kind: 'MobileNetV3' | 'ProxylessNASNets';
+  kind: 'MobileNetV3' | 'ProxylessNASNets' | 'ResNet';
   resolution: number;
   inputChannels: number;
   stem: ConvSpec;
-  blocks: BlockSpec[];
+  /** ResNet: the max pool after the stem conv (padding k // 2). */
+  stemPool?: { kernelSize: number; stride: number } | null;
+  blocks: AnyBlockSpec[];
   /** MobileNetV3 only: 1x1 conv before pooling. */
   finalExpand: ConvSpec | null;
-  /** 1x1 conv: after pooling for MobileNetV3, before pooling for ProxylessNAS. */
-  featureMix: ConvSpec;
+  /** 1x1 conv: after pooling for MobileNetV3, before pooling for ProxylessNAS; none in a ResNet. */
+  featureMix: ConvSpec | null;
   featureMixAfterPool: boolean;
   classifier: { inFeatures: number; outFeatures: number };
   /** Which space the net lives in, when it is a subnet of a known space. */
@@ -92,6 +114,46 @@ export function netFromArch(space: SearchSpace, arch: ArchConfig, io: NetIO = {}
     featureMixAfterPool: true,
     classifier: { inFeatures: space.featureMixWidth, outFeatures: numClasses },
     space: space.id,
+  };
+}
+
+export interface ResNetOptions {
+  resolution: number;
+  /** Blocks per stage (ResNet-18: [2, 2, 2, 2], ResNet-50: [3, 4, 6, 3]). */
+  depths: number[];
+  bottleneck: boolean;
+  /** Stem and first-stage width (64 in the paper); stage s is width x 2^s (x 4 out of a bottleneck). */
+  width?: number;
+  inputChannels?: number;
+  numClasses?: number;
+}
+
+/** A ResNet as torchvision builds it: 7x7/2 conv + BN + ReLU, 3x3/2 max pool, stages (the first unstrided), global pool, linear. */
+export function resnetNet(o: ResNetOptions): NetSpec {
+  const width = o.width ?? 64;
+  const inputChannels = o.inputChannels ?? 3;
+  const expansion = o.bottleneck ? 4 : 1;
+  const blocks: ResidualBlockSpec[] = [];
+  let inChannels = width;
+  o.depths.forEach((depth, s) => {
+    const mid = width * 2 ** s;
+    for (let i = 0; i < depth; i++) {
+      const outChannels = mid * expansion;
+      blocks.push({ type: o.bottleneck ? 'bottleneck' : 'basic', inChannels, outChannels, midChannels: mid, kernelSize: 3, stride: i === 0 && s > 0 ? 2 : 1 });
+      inChannels = outChannels;
+    }
+  });
+  return {
+    kind: 'ResNet',
+    resolution: o.resolution,
+    inputChannels,
+    stem: { inChannels: inputChannels, outChannels: width, kernelSize: 7, stride: 2, bn: true, act: 'relu' },
+    stemPool: { kernelSize: 3, stride: 2 },
+    blocks,
+    finalExpand: null,
+    featureMix: null,
+    featureMixAfterPool: false,
+    classifier: { inFeatures: inChannels, outFeatures: o.numClasses ?? 1000 },
   };
 }
 
@@ -206,8 +268,9 @@ export function archFromNet(net: NetSpec): ArchConfig | null {
 function tryArch(space: SearchSpace, net: NetSpec): ArchConfig | null {
   if (net.kind !== 'MobileNetV3' || !space.resolutions.includes(net.resolution)) return null;
   if (net.stem.outChannels !== space.stem.width || net.classifier.outFeatures !== space.numClasses) return null;
-  if (net.featureMix.outChannels !== space.featureMixWidth || net.finalExpand?.outChannels !== space.finalExpandWidth) return null;
-  const [first, ...rest] = net.blocks;
+  if (net.featureMix?.outChannels !== space.featureMixWidth || net.finalExpand?.outChannels !== space.finalExpandWidth) return null;
+  if (net.blocks.some(isResidualBlock)) return null;
+  const [first, ...rest] = net.blocks as BlockSpec[];
   if (!first || first.outChannels !== space.firstBlock.width || first.kernelSize !== 3 || first.expandRatio !== 1) return null;
   const n = blockCount(space);
   const ks = Array(n).fill(space.kernelSizes[0]);

@@ -4,10 +4,11 @@ import { ONNX_OPSET } from './onnx';
 
 /**
  * A small, general ONNX graph builder (onnx-proto, like src/export/onnx.ts) for graphs the IR
- * does not describe: kernel-profiling chains and the model zoo of the kernel benchmark (U-Net-,
- * ResNet-, transformer-style nets). Weights are seeded per tensor name, so the same graph built
- * with the same seed gives byte-identical files. Shapes are tracked (NCHW or any rank), so
- * builders can size what comes next.
+ * does not describe: kernel-profiling chains (written the way exporters write them: BN unfolded,
+ * data movement as separate nodes) and the zoo models of the kernel benchmark with ops the IR has
+ * no node for (U-Net, ShuffleNet, CIFAR ResNet, transformer-style nets). Weights are seeded per
+ * tensor name, so the same graph built with the same seed gives byte-identical files. Shapes are
+ * tracked (NCHW or any rank), so builders can size what comes next.
  */
 
 const DT = onnx.TensorProto.DataType;
@@ -223,6 +224,64 @@ export class OnnxGraph {
   reshape(x: T, shape: number[]): T {
     const s = this.int64Init('shape', shape);
     return this.op('Reshape', [x.name, s], shape);
+  }
+
+  /** Split on `axis` into parts of the given sizes (opset 13+: sizes as an input); one node, several outputs. */
+  split(x: T, sizes: number[], axis = 1): T[] {
+    const a = axis < 0 ? axis + x.shape.length : axis;
+    const s = this.int64Init('split', sizes);
+    const n = this.uid('split');
+    const outs = sizes.map((size, i) => ({ name: i === 0 ? n : this.uid(`${n}.${i}`), shape: x.shape.map((d, j) => (j === a ? size : d)) }));
+    this.nodes.push({ name: n, opType: 'Split', input: [x.name, s], output: outs.map((o) => o.name), attribute: [attribute('axis', axis)] });
+    return outs;
+  }
+
+  /** x[starts:ends:steps] on the given axes, positive steps (opset 10+ form: everything as inputs). */
+  slice(x: T, starts: number[], ends: number[], axes: number[], steps?: number[]): T {
+    const shape = [...x.shape];
+    axes.forEach((axis, j) => {
+      const a = axis < 0 ? axis + shape.length : axis;
+      const dim = x.shape[a];
+      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+      shape[a] = Math.max(0, Math.ceil((clamp(ends[j]) - clamp(starts[j])) / (steps?.[j] ?? 1)));
+    });
+    const inputs = [x.name, this.int64Init('starts', starts), this.int64Init('ends', ends), this.int64Init('axes', axes)];
+    if (steps) inputs.push(this.int64Init('steps', steps));
+    return this.op('Slice', inputs, shape);
+  }
+
+  /** Pad with ONNX's pads order (all begins, then all ends); constant (zeros), reflect or edge. */
+  pad(x: T, pads: number[], mode: 'constant' | 'reflect' | 'edge' = 'constant'): T {
+    const r = x.shape.length;
+    const shape = x.shape.map((d, i) => d + pads[i] + pads[i + r]);
+    return this.op('Pad', [x.name, this.int64Init('pads', pads)], shape, { mode });
+  }
+
+  /** Gather on `axis`: a scalar index drops the axis, a list keeps it with that many entries. */
+  gather(x: T, indices: number | number[], axis: number): T {
+    const a = axis < 0 ? axis + x.shape.length : axis;
+    const list = Array.isArray(indices);
+    const name = this.uid('indices');
+    const values = list ? indices : [indices];
+    this.initializers.push({ name, dims: list ? [values.length] : [], dataType: DT.INT64, int64Data: values });
+    const shape = [...x.shape.slice(0, a), ...(list ? [values.length] : []), ...x.shape.slice(a + 1)];
+    return this.op('Gather', [x.name, name], shape, { axis });
+  }
+
+  /** Broadcast to `shape` (Expand). */
+  expand(x: T, shape: number[]): T {
+    return this.op('Expand', [x.name, this.int64Init('shape', shape)], broadcastShape(x.shape, shape));
+  }
+
+  tile(x: T, repeats: number[]): T {
+    return this.op('Tile', [x.name, this.int64Init('repeats', repeats)], x.shape.map((d, i) => d * repeats[i]));
+  }
+
+  /** ShuffleNet's channel shuffle as exporters write it: Reshape to groups, swap, Reshape back. */
+  channelShuffle(x: T, groups: number): T {
+    const [n, c, h, w] = x.shape;
+    const grouped = this.reshape(x, [n, groups, c / groups, h, w]);
+    return this.reshape(this.transpose(grouped, [0, 2, 1, 3, 4]), [n, c, h, w]);
   }
 
   flatten(x: T): T {

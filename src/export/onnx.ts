@@ -71,9 +71,20 @@ function emitNode(parts: GraphParts, node: IrNode, weights: WeightProvider): voi
     case 'global_avg_pool':
       parts.nodes.push({ name: node.name, opType: 'GlobalAveragePool', input: node.inputs, output: [node.output] });
       return;
-    case 'add':
-      parts.nodes.push({ name: node.name, opType: 'Add', input: node.inputs, output: [node.output] });
+    case 'max_pool': {
+      const pad = Math.floor(node.kernelSize / 2);
+      parts.nodes.push({
+        name: node.name, opType: 'MaxPool', input: node.inputs, output: [node.output],
+        attribute: [intsAttr('kernel_shape', [node.kernelSize, node.kernelSize]), intsAttr('strides', [node.stride, node.stride]), intsAttr('pads', [pad, pad, pad, pad])],
+      });
       return;
+    }
+    case 'add': {
+      const sum = node.act ? `${node.name}.pre_act` : node.output;
+      parts.nodes.push({ name: node.name, opType: 'Add', input: node.inputs, output: [sum] });
+      if (node.act) activation(parts, node.act, sum, node.output, `${node.name}.act`);
+      return;
+    }
     case 'mul':
       parts.nodes.push({ name: node.name, opType: 'Mul', input: node.inputs, output: [node.output] });
       return;

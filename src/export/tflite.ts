@@ -1,5 +1,5 @@
 import { TailorError } from '../core/errors';
-import { ConvNode, IrNode, LinearNode, ModelIR, Piece, PoolNode, Shape } from '../core/ir';
+import { ConvNode, IrNode, LinearNode, MaxPoolNode, ModelIR, Piece, PoolNode, Shape } from '../core/ir';
 import { Activation } from '../core/space';
 import { TfliteModel, TfliteOperator, TfliteOptions, TfliteTensor, TfliteTensorType } from '../tflite/model';
 import { SCHEMA_VERSION } from '../tflite/schema';
@@ -140,6 +140,20 @@ function emitPool(g: GraphBuilder, node: PoolNode): void {
   g.op('MEAN', [input, axes], [g.activation(node.output, nhwc(node.outShape))], { keepDims: true });
 }
 
+function emitMaxPool(g: GraphBuilder, node: MaxPoolNode): void {
+  const what = `node "${node.name}"`;
+  const { kernelSize: k, stride } = node;
+  const pad = Math.floor(k / 2);
+  // TF's SAME pads like our IR (k // 2 on every side) unless that would be asymmetric (an even size at stride 2)
+  const same = [node.inShape[1], node.inShape[2]].every((size) => {
+    const p = samePadding(size, k, stride);
+    return p.before === pad && p.after === pad;
+  });
+  if (!same) fail(what, `a ${k}x${k}/${stride} max pool of ${node.inShape[1]}x${node.inShape[2]} pads unevenly in TFLite's SAME mode (an odd input size has an exact form)`);
+  const input = g.index(node.inputs[0], node.name);
+  g.op('MAX_POOL_2D', [input], [g.activation(node.output, nhwc(node.outShape))], { padding: 'SAME', strideW: stride, strideH: stride, filterWidth: k, filterHeight: k, fusedActivationFunction: 'NONE' });
+}
+
 function emitLinear(g: GraphBuilder, node: LinearNode, weights: WeightProvider): void {
   const input = g.index(node.inputs[0], node.name);
   const elements = g.shape(input).reduce((a, b) => a * b, 1);
@@ -159,6 +173,8 @@ function emitNode(g: GraphBuilder, node: IrNode, weights: WeightProvider): void 
       return emitConv(g, node, weights);
     case 'global_avg_pool':
       return emitPool(g, node);
+    case 'max_pool':
+      return emitMaxPool(g, node);
     case 'add':
     case 'mul': {
       const inputs = node.inputs.map((name) => g.index(name, node.name));
@@ -167,7 +183,10 @@ function emitNode(g: GraphBuilder, node: IrNode, weights: WeightProvider): void 
       const gate = [1, 1, 1, outShape[3]];
       const fits = inputs.length === 2 && sameShape(g.shape(inputs[0]), outShape) && sameShape(g.shape(inputs[1]), node.op === 'add' ? outShape : gate);
       if (!fits) fail(`node "${node.name}"`, `${node.op} of shapes ${inputs.map((i) => `[${g.shape(i)}]`).join(', ')} into [${outShape}]`);
-      g.op(node.op === 'add' ? 'ADD' : 'MUL', inputs, [g.activation(node.output, outShape)], { fusedActivationFunction: 'NONE' });
+      // a ResNet's ReLU after the residual add is fused into ADD
+      const act = node.op === 'add' && node.act ? (node.act === 'relu' ? 'RELU' : node.act === 'relu6' ? 'RELU6' : null) : 'NONE';
+      if (!act) fail(`node "${node.name}"`, `an add followed by ${node.act} has no fused TFLite form`);
+      g.op(node.op === 'add' ? 'ADD' : 'MUL', inputs, [g.activation(node.output, outShape)], { fusedActivationFunction: act });
       return;
     }
     case 'linear':

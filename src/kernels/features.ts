@@ -1,4 +1,4 @@
-import { volume } from './graph';
+import { GraphNode, volume } from './graph';
 import { KernelType, PlannedKernel } from './fusion';
 
 /**
@@ -27,6 +27,47 @@ const RESIZE_MODES: Record<string, number> = { nearest: 1, linear: 2, cubic: 3 }
 const ACT_CODES: Record<string, number> = { Relu: 1, Clip: 2, Sigmoid: 3, Tanh: 4, HardSigmoid: 5, LeakyRelu: 6, HardSwish: 7, Gelu: 8, Silu: 9 };
 
 const lg = (v: number) => Math.log2(Math.max(v, 0) + 1);
+const PAD_MODES: Record<string, number> = { constant: 1, reflect: 2, edge: 3, wrap: 4 };
+
+/**
+ * Data movement (Slice, Split, Pad, Gather, Expand, Tile): the elements it reads and writes (a
+ * Slice or Gather reads only what it copies; a Split writes every output), the axis it works on
+ * (the innermost one it changes: copies along the last axes move short runs) and its parts
+ * (Split outputs, Gather indices, Pad mode; how many times smaller a Slice's output is, how many
+ * times larger an Expand's or Tile's). Returns the work: elements read + written.
+ */
+function memoryFeatures(n: GraphNode, set: (name: (typeof FEATURE_NAMES)[number], v: number) => void): number {
+  const inS = n.inShapes[0] ?? [];
+  const outS = n.outShapes[0] ?? [];
+  const written = n.outShapes.reduce((s, sh) => s + volume(sh), 0);
+  const read = n.opType === 'Slice' || n.opType === 'Gather' ? written : volume(inS);
+  const rank = inS.length;
+  const norm = (a: number) => (a < 0 ? a + rank : a);
+  let axis = 0;
+  let parts = 1;
+  switch (n.opType) {
+    case 'Split':
+      axis = norm(n.attrs.int('axis', 0));
+      parts = n.outputs.filter(Boolean).length;
+      break;
+    case 'Gather':
+      axis = norm(n.attrs.int('axis', 0));
+      parts = volume(n.inShapes[1] ?? []);
+      break;
+    case 'Pad':
+      axis = Math.max(0, ...outS.map((d, i) => (d !== inS[i] ? i : 0)));
+      parts = PAD_MODES[n.attrs.string('mode', 'constant')] ?? 0;
+      break;
+    default: // Slice, Expand, Tile: the innermost axis whose size changes
+      axis = Math.max(0, ...outS.map((d, i) => (d !== inS[i] ? i : 0)));
+      parts = n.opType === 'Slice' ? volume(inS) / Math.max(written, 1) : written / Math.max(volume(inS), 1);
+  }
+  set('log2_in_elems', lg(volume(inS)));
+  set('log2_out_elems', lg(written));
+  set('kernel', axis);
+  set('stride', parts);
+  return read + written + 1;
+}
 
 export interface KernelFeatures {
   type: KernelType;
@@ -120,6 +161,10 @@ export function kernelFeatures(k: PlannedKernel, nodeMacs: (name: string) => num
       set('kernel', RESIZE_MODES[n.attrs.string('mode', 'nearest')] ?? 0); // linear reads 4x what nearest does
     }
     if (k.type === 'act' && k.nodes.length > 1) work *= 1.5; // fused multi-op activations (GELU, SiLU) read more
+    // onnxruntime runs Reshape, Flatten, Squeeze and Unsqueeze in place (the output aliases the
+    // input): a fixed cost per kernel, whatever the size
+    if (k.type === 'reshape') work = 1;
+    if (k.type === 'memory') work = memoryFeatures(n, set);
   }
   return { type: k.type, x, work, macs };
 }

@@ -2,7 +2,9 @@ import { GraphNode, KernelGraph, volume } from './graph';
 
 /**
  * What onnxruntime's CPU provider executes for a model, derived from the ONNX graph alone (pure):
- *  - nodes it folds away at load (constants, Shape of static tensors, Identity, Dropout);
+ *  - nodes it folds away at load (constants, Shape of static tensors, Identity, Dropout, an
+ *    Expand to its own shape, a zero Pad of H/W that becomes the padding of the Conv or pool
+ *    reading it);
  *  - fused groups, the way its graph optimizer fuses them: Conv (+BN) (+constant Add/Mul)
  *    (+residual Add) (+activation); Gemm / MatMul+bias (+activation); MatMul (+scale);
  *    the Erf form of GELU; everything else one node per kernel;
@@ -98,6 +100,8 @@ export function planKernels(g: KernelGraph, options: PlanOptions): KernelPlan {
   const single = (t: string) => (g.consumers.get(t)?.length ?? 0) === 1 && !g.graphOutputs.has(t);
   const next = (t: string) => (single(t) ? g.consumers.get(t)![0] : undefined);
   const otherInput = (n: GraphNode, t: string) => n.inputs.find((x, i) => x !== t || n.inputs.indexOf(t) !== i) ?? '';
+  /** Outputs of removed nodes -> the tensor their readers read instead. */
+  const aliases = new Map<string, string>();
 
   for (const n of g.nodes) {
     if (done.has(n)) continue;
@@ -116,6 +120,16 @@ export function planKernels(g: KernelGraph, options: PlanOptions): KernelPlan {
     if (n.outShapes.some((s) => s === null) || n.macs === null) {
       done.add(n);
       unsupported.push({ node: n.name, opType: n.opType, reason: n.note ?? 'shapes unknown' });
+      continue;
+    }
+    const padChild = n.opType === 'Pad' ? padFusedInto(g, n, isConst, single) : null;
+    if (padChild || (n.opType === 'Expand' && sameShape(n.inShapes[0], n.outShapes[0]))) {
+      done.add(n);
+      aliases.set(n.outputs[0], aliases.get(n.inputs[0]) ?? n.inputs[0]);
+      folded.push({
+        node: n.name, opType: n.opType,
+        reason: padChild ? `merged into the padding of ${padChild.opType} "${padChild.name}" by onnxruntime` : 'removed by onnxruntime (expands to its own shape)',
+      });
       continue;
     }
     const group = (type: KernelType, nodes: GraphNode[], extra: Partial<PlannedKernel> = {}): PlannedKernel => {
@@ -219,7 +233,25 @@ export function planKernels(g: KernelGraph, options: PlanOptions): KernelPlan {
     group(type, [n]);
   }
 
-  return { blockSize: B, kernels: layout(g, orderGroups(g, groups), constant, B, A), folded, unsupported };
+  return { blockSize: B, kernels: layout(g, orderGroups(g, groups, aliases), constant, aliases, B, A), folded, unsupported };
+}
+
+/**
+ * onnxruntime's PadFusion: a constant-mode Pad with constant, non-negative pads on the spatial axes
+ * only (and a zero or absent fill value), read by nothing but one Conv, MaxPool or AveragePool with
+ * explicit pads, is removed and added to that node's pads. Returns that node, or null.
+ */
+function padFusedInto(g: KernelGraph, n: GraphNode, isConst: (t: string) => boolean, single: (t: string) => boolean): GraphNode | null {
+  if (n.inputs.length > 3 || n.attrs.string('mode', 'constant') !== 'constant' || !single(n.outputs[0])) return null;
+  const pads = g.constants.get(n.inputs[1])?.values;
+  const fill = n.inputs[2] ? g.constants.get(n.inputs[2]) : undefined;
+  if (!pads || !isConst(n.inputs[1]) || (n.inputs[2] && !fill?.values?.every((v) => v === 0))) return null;
+  const half = pads.length / 2;
+  if (pads[0] !== 0 || pads[1] !== 0 || pads[half] !== 0 || pads[half + 1] !== 0 || pads.some((p) => p < 0)) return null;
+  const child = g.consumers.get(n.outputs[0])![0];
+  if (!['Conv', 'MaxPool', 'AveragePool'].includes(child.opType) || child.outputs.filter(Boolean).length > 1) return null;
+  if (child.attrs.string('auto_pad', 'NOTSET') !== 'NOTSET' || !child.attrs.has('pads')) return null;
+  return child;
 }
 
 /**
@@ -227,7 +259,7 @@ export function planKernels(g: KernelGraph, options: PlanOptions): KernelPlan {
  * read a tensor produced after its first node, e.g. a residual Add's other branch), ties broken
  * by graph position: the order onnxruntime's layout pass walks the fused graph in.
  */
-function orderGroups(g: KernelGraph, groups: PlannedKernel[]): PlannedKernel[] {
+function orderGroups(g: KernelGraph, groups: PlannedKernel[], aliases: ReadonlyMap<string, string>): PlannedKernel[] {
   const position = new Map(g.nodes.map((x, i) => [x.name, i]));
   const groupOf = new Map<string, number>();
   groups.forEach((k, i) => k.nodes.forEach((n) => groupOf.set(n, i)));
@@ -236,7 +268,7 @@ function orderGroups(g: KernelGraph, groups: PlannedKernel[]): PlannedKernel[] {
     for (const name of k.nodes) {
       const node = g.nodes[position.get(name)!];
       for (const t of node.inputs) {
-        const p = t ? g.producer.get(t) : undefined;
+        const p = t ? g.producer.get(aliases.get(t) ?? t) : undefined;
         const j = p ? groupOf.get(p.name) : undefined;
         if (j !== undefined && j !== i) d.add(j);
       }
@@ -285,7 +317,7 @@ function geluPattern(g: KernelGraph, erf: GraphNode, isConst: (t: string) => boo
  * Returns the groups with reorder kernels placed before their consumer (inputs) or after their
  * producer (outputs).
  */
-function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, B: number, A: number): PlannedKernel[] {
+function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, aliases: ReadonlyMap<string, string>, B: number, A: number): PlannedKernel[] {
   /** Tensors held in NCHWc form, with their logical channel count. */
   const blocked = new Map<string, number>();
   const reorderedIn = new Set<string>();
@@ -320,9 +352,11 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
   for (const k of groups) {
     if (absorbed.has(k)) continue;
     const n = k.main!;
+    // a removed node's readers read its input (a Pad merged into a Conv: the Conv reads the unpadded tensor)
+    const inputs = n.inputs.map((x) => aliases.get(x) ?? x);
     const before: PlannedKernel[] = [];
     const after: PlannedKernel[] = [];
-    const dataInputs = n.inputs.filter((x) => x && !constant.has(x));
+    const dataInputs = inputs.filter((x) => x && !constant.has(x));
     let output = k.outputs[0];
     let accepts = false; // consumes its data inputs in NCHWc form
     let produces = false; // output in NCHWc form
@@ -348,15 +382,16 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
         }
         if (!eligible) break;
         k.nchwc = true;
-        if (!direct) toBlocked(n.inputs[0], before);
+        if (!direct) toBlocked(inputs[0], before);
         accepts = !direct;
         produces = true;
         if (k.fusedAdd) {
-          const other = (k as PlannedKernel & { addOther?: string }).addOther ?? '';
+          const addOther = (k as PlannedKernel & { addOther?: string }).addOther ?? '';
+          const other = aliases.get(addOther) ?? addOther;
           if (!blocked.has(other) || !sameShape(shapeOf(other), shapeOf(output))) {
             // the Add stays an NCHW node: the convolution's result is reordered back first
             const addNode = g.nodes.find((x) => x.name === k.nodes.find((m) => g.nodes.find((y) => y.name === m)?.opType === 'Add'));
-            const pre = addNode?.inputs.find((x) => x !== other) ?? output;
+            const pre = addNode?.inputs.find((x) => x !== addOther) ?? output;
             after.push(reorder(pre, 'out'));
             produces = false;
             toNchw(other, before);
@@ -368,14 +403,14 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
         const s = n.inShapes[0];
         if (is4d(s) && s![1] % B === 0 && n.outputs.filter(Boolean).length === 1) {
           k.nchwc = true;
-          toBlocked(n.inputs[0], before);
+          toBlocked(inputs[0], before);
           accepts = produces = true;
         }
         break;
       }
       case 'gpool':
       case 'norm':
-        if (blocked.has(n.inputs[0]) && is4d(n.inShapes[0]) && n.inShapes[0]![1] % B === 0 && (k.type === 'gpool' || (n.opType === 'BatchNormalization' && n.inputs.slice(1).every((x) => constant.has(x))))) {
+        if (blocked.has(inputs[0]) && is4d(n.inShapes[0]) && n.inShapes[0]![1] % B === 0 && (k.type === 'gpool' || (n.opType === 'BatchNormalization' && n.inputs.slice(1).every((x) => constant.has(x))))) {
           k.nchwc = accepts = produces = true;
           // a blocked BatchNormalization runs as a depthwise 1x1 Conv, which takes in the activation after it
           const a = n.opType === 'BatchNormalization' && single(output) ? groups.find((x) => x.type === 'act' && !x.act && x.main?.inputs[0] === output && BN_ACTS.has(x.main.opType)) : undefined;
@@ -395,7 +430,7 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
         }
         break;
       case 'act':
-        if ((k.act === 'Silu' || (!k.act && NCHWC_ACTS.has(n.opType))) && blocked.has(n.inputs[0])) k.nchwc = accepts = produces = true;
+        if ((k.act === 'Silu' || (!k.act && NCHWC_ACTS.has(n.opType))) && blocked.has(inputs[0])) k.nchwc = accepts = produces = true;
         break;
       case 'concat':
         if (n.attrs.int('axis', 0) === 1 && dataInputs.length === n.inputs.length && dataInputs.every((x) => blocked.has(x) && blocked.get(x)! % B === 0)) {
@@ -403,7 +438,7 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
         }
         break;
       case 'resize': {
-        if (!blocked.has(n.inputs[0])) break;
+        if (!blocked.has(inputs[0])) break;
         const scalesName = n.opType === 'Upsample' || g.analysis.opset < 11 ? n.inputs[1] : n.inputs[2];
         const scales = scalesName ? g.constants.get(scalesName)?.values : undefined;
         const sizes = n.opType === 'Resize' && g.analysis.opset >= 11 ? n.inputs[3] : undefined;
@@ -415,7 +450,7 @@ function layout(g: KernelGraph, groups: PlannedKernel[], constant: Set<string>, 
       }
       case 'transpose': {
         const perm = n.attrs.ints('perm');
-        if (blocked.has(n.inputs[0]) && perm?.join() === '0,2,3,1') {
+        if (blocked.has(inputs[0]) && perm?.join() === '0,2,3,1') {
           // replaced by a ReorderOutput to channels-last: reads the blocked tensor, writes NHWC
           k.nchwc = accepts = true;
         }

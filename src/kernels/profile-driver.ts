@@ -34,6 +34,8 @@ export interface KernelProfileFormat<K extends string, G extends PreparedProfile
   checkBackend?(): void;
   /** Refuses an existing profile of another format (before its fingerprint and seed are compared). */
   checkExisting?(profile: KernelProfile<K>, file: string): void;
+  /** Version of the sampled graphs, recorded in a new profile; a profile of another version is never extended. */
+  samplerVersion?: number;
   blockSize(): Promise<number>;
   referenceIds(seed: number): string[];
   /** Models timed in every window beside the graphs: probes first, then the drift references. */
@@ -81,6 +83,9 @@ export async function runKernelProfile<K extends string, G extends PreparedProfi
       if (profile.method.seed !== o.seed) {
         throw new TailorError('INVALID_OPTION', { option: '--seed', reason: `${file} was measured with seed ${profile.method.seed}; pass --seed ${profile.method.seed} to extend it, or --force to start over` });
       }
+      if (f.samplerVersion !== undefined && (profile.method.sampler ?? 1) !== f.samplerVersion) {
+        throw new TailorError('KERNEL_PROFILE_OUTDATED', { file, recorded: profile.method.sampler ?? 1, current: f.samplerVersion });
+      }
     }
     const now = new Date().toISOString();
     if (!profile) {
@@ -89,7 +94,10 @@ export async function runKernelProfile<K extends string, G extends PreparedProfi
         // key order as the files have always been written: `format` right after `schema`, absent for ONNX
         schema: KERNEL_PROFILE_SCHEMA, ...(f.format ? { format: f.format } : {}), device: { id: device.id, fingerprint },
         backend: { name: backend.name, version: backend.runtimeVersion(), threads: backend.threads }, created: now, updated: now,
-        method: { seed: o.seed, samples: o.samples, batchSize: o.batchSize, warmup: o.warmup, passes: o.passes, wallRunsPerPass: o.wallRunsPerPass, profileRunsPerPass: o.profileRunsPerPass },
+        method: {
+          seed: o.seed, samples: o.samples, batchSize: o.batchSize, warmup: o.warmup, passes: o.passes, wallRunsPerPass: o.wallRunsPerPass, profileRunsPerPass: o.profileRunsPerPass,
+          ...(f.samplerVersion !== undefined ? { sampler: f.samplerVersion } : {}),
+        },
         blockSize, overheadMs: [], outputMsPerMiB: [], reference: { graphs: f.referenceIds(o.seed), msByBatch: [] }, graphs: [], complete: false,
       };
     }

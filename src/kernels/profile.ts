@@ -12,7 +12,7 @@ import { KERNEL_TYPES, KernelType, planKernels } from './fusion';
 import { loadKernelGraph, outputBytes } from './graph';
 import { KernelProfileFormat, runKernelProfile } from './profile-driver';
 import { trainTypeModel } from './regressors';
-import { sampleGraph } from './sampler';
+import { KERNEL_SAMPLER_VERSION, sampleGraph } from './sampler';
 import { KERNEL_MODEL_SCHEMA, KernelModelFile, KernelProfile, KernelSample, ProfiledGraph } from './store';
 
 export interface KernelProfileOptions {
@@ -30,8 +30,9 @@ export interface KernelProfileOptions {
   onProgress?: (p: { done: number; total: number; message: string }) => void;
 }
 
+// 270 graphs: 27 of each of the ten family slots of the sampler (see sampler.ts)
 export const KERNEL_PROFILE_DEFAULTS = {
-  seed: 0, samples: 240, batchSize: 12, warmup: PROFILE_DEFAULTS.warmup, passes: PROFILE_DEFAULTS.passes,
+  seed: 0, samples: 270, batchSize: 12, warmup: PROFILE_DEFAULTS.warmup, passes: PROFILE_DEFAULTS.passes,
   wallRunsPerPass: PROFILE_DEFAULTS.wallRunsPerPass, profileRunsPerPass: PROFILE_DEFAULTS.profileRunsPerPass,
 } as const;
 
@@ -239,6 +240,7 @@ export function referenceGraphs(seed: number): Uint8Array[] {
 export function profileKernels(ws: Workspace, device: DeviceDescriptor, backend: DeviceBackend, fingerprint: Fingerprint, o: KernelProfileOptions): Promise<KernelProfileResult> {
   const onnx: KernelProfileFormat<KernelType, PreparedGraph> = {
     blockSize: () => detectBlockSize(backend),
+    samplerVersion: KERNEL_SAMPLER_VERSION,
     referenceIds: (seed) => REFERENCE_INDICES.map((i) => sampleGraph(seed, i).id),
     extras: (seed) => [overheadProbe(), ...outputProbes(), ...referenceGraphs(seed)],
     preparing: 'building and loading',

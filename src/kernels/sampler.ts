@@ -9,8 +9,16 @@ import { ActKind, OnnxGraph, T } from '../export/onnx-graph';
  * activations, MBConv / ResNet blocks with residual adds and SE, pooling, FC heads), whole small
  * MobileNet- and ResNet-style networks, U-Net /
  * FPN pieces (resize, concat, channels-last transposes), transformer blocks (linear layers,
- * batched attention MatMuls, softmax, layer norm, GELU, residuals) and MLP heads.
+ * batched attention MatMuls, softmax, layer norm, GELU, residuals), MLP heads, and data movement
+ * as vision and transformer nets do it (channel Split / Slice, channel shuffles, explicit Pads,
+ * strided and cropping Slices, Gathers, broadcasts by Expand / Tile).
  */
+
+/**
+ * Version of the graphs: bumped whenever the graph of some (seed, index) changes, so a profile is
+ * only ever extended with graphs of its own version (v2: the data-movement family, one graph in ten).
+ */
+export const KERNEL_SAMPLER_VERSION = 2;
 
 export interface SampledGraph {
   id: string;
@@ -18,8 +26,9 @@ export interface SampledGraph {
   bytes: Uint8Array;
 }
 
-export type Family = 'cnn' | 'net' | 'unet' | 'transformer' | 'mlp';
-const FAMILIES: Family[] = ['cnn', 'net', 'cnn', 'unet', 'transformer', 'net', 'transformer', 'mlp', 'unet'];
+export type Family = 'cnn' | 'net' | 'unet' | 'transformer' | 'mlp' | 'movement';
+// (the drift references, graphs 1,000,000, 1,000,003 and 1,000,004, are a net, a transformer and a net)
+const FAMILIES: Family[] = ['net', 'cnn', 'unet', 'transformer', 'net', 'movement', 'cnn', 'transformer', 'mlp', 'unet'];
 
 /** Channel counts real nets use, block-aligned and not (onnxruntime runs the two differently). */
 const CHANNELS = [8, 12, 16, 20, 24, 32, 36, 40, 48, 56, 64, 72, 80, 96, 112, 120, 128, 144, 160, 192, 200, 240, 256, 288, 320, 384, 480, 512, 576, 672, 720, 960];
@@ -285,7 +294,135 @@ function mlp(g: OnnxGraph, rng: Rng): void {
   finish(g, x);
 }
 
-const BUILDERS: Record<Family, (g: OnnxGraph, rng: Rng) => void> = { cnn, net, unet, transformer, mlp };
+/**
+ * Data movement in context (memory-bound kernels onnxruntime runs in NCHW, with the reorders
+ * around them): ShuffleNet v2 units (the channel split as a Split or two Slices, the channel
+ * shuffle as Reshape-Transpose-Reshape, Concat) and their strided form, explicit Pads (TF-style
+ * before a strided conv, which onnxruntime merges into the conv; reflect or edge padding before a
+ * 'valid' conv), the CIFAR ResNet shortcut (a strided Slice, a channel Pad), YOLO's Focus (four
+ * strided Slices), center crops beside 'valid' convs, Gathers of channels or rows, the image-pool
+ * branch of DeepLab broadcast back (Expand or Tile), multi-way channel splits, and a token head
+ * (the class-token Gather or a Slice of the tokens).
+ */
+function movement(g: OnnxGraph, rng: Rng): void {
+  let hw = rng.pick([14, 28, 28, 56, 56, 112]);
+  let x: T;
+  let macs = 0;
+  if (hw <= 56 && rng.float() < 0.25) {
+    // Focus: space-to-depth by strided Slices of the image, then a conv
+    const img = g.input('input', [1, 3, 2 * hw, 2 * hw]);
+    const parts = [[0, 0], [1, 0], [0, 1], [1, 1]].map(([a, b]) => g.slice(img, [a, b], [2 * hw, 2 * hw], [2, 3], [2, 2]));
+    const cout = rng.pick([16, 24, 32, 48]);
+    macs += 4 * convMacs(parts[0], cout, 3, 1, 1);
+    x = g.convBnAct(g.concat(parts), { cout, k: 3, act: 'silu' });
+  } else {
+    x = g.input('input', [1, hw >= 112 ? rng.pick([16, 24, 32]) : rng.pick([24, 32, 48, 58, 64, 96, 116, 128, 176, 232]), hw, hw]);
+  }
+  const layers = rng.int(3, 7);
+  for (let i = 0; i < layers; i++) {
+    const c = x.shape[1];
+    hw = x.shape[2];
+    const kind = rng.pick(['shuffle', 'shuffle', 'shuffle-down', 'tf-pad', 'reflect', 'shortcut-a', 'crop', 'gather', 'image-pool', 'split-n'] as const);
+    if (kind === 'shuffle' && c % 2 === 0) {
+      const half = c / 2;
+      const [a, b] = rng.float() < 0.6 ? g.split(x, [half, half]) : [g.slice(x, [0], [half], [1]), g.slice(x, [half], [c], [1])];
+      const cost = 2 * convMacs(b, half, 1, 1, 1) + convMacs(b, half, 3, 1, half);
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      let y = g.convBnAct(b, { cout: half, k: 1, act: 'relu' });
+      y = g.convBnAct(y, { cout: half, k: 3, groups: half, act: null });
+      y = g.convBnAct(y, { cout: half, k: 1, act: 'relu' });
+      x = g.channelShuffle(g.concat([a, y]), 2);
+    } else if (kind === 'shuffle-down' && hw >= 4) {
+      const cost = convMacs(x, c, 3, 2, c) * 2 + convMacs(x, c, 1, 1, 1) + 2 * (hw / 2) ** 2 * c * c;
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      const left = g.convBnAct(g.convBnAct(x, { cout: c, k: 3, stride: 2, groups: c, act: null }), { cout: c, k: 1, act: 'relu' });
+      let right = g.convBnAct(x, { cout: c, k: 1, act: 'relu' });
+      right = g.convBnAct(g.convBnAct(right, { cout: c, k: 3, stride: 2, groups: c, act: null }), { cout: c, k: 1, act: 'relu' });
+      x = g.channelShuffle(g.concat([left, right]), 2);
+    } else if (kind === 'tf-pad' && hw >= 4) {
+      // TF's 'SAME' for a strided conv, as converters write it: Pad the bottom/right (or all sides), conv without padding
+      const depthwise = rng.float() < 0.5;
+      const cout = depthwise ? c : pickChannels(rng, c);
+      const cost = convMacs(x, cout, 3, 2, depthwise ? c : 1);
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      const padded = g.pad(x, rng.float() < 0.7 ? [0, 0, 0, 0, 0, 0, 1, 1] : [0, 0, 1, 1, 0, 0, 1, 1]);
+      x = g.convBnAct(padded, { cout, k: 3, stride: 2, pad: 0, groups: depthwise ? c : 1, act: rng.pick(['relu6', 'relu', 'hswish'] as ActKind[]) });
+    } else if (kind === 'reflect') {
+      // style-transfer / GAN generators: reflect (or replicate) padding, then a 'valid' conv
+      const k = rng.pick([3, 3, 7]);
+      const cost = convMacs(x, c, k, 1, 1);
+      if (macs + cost > MAX_MACS || hw < k) continue;
+      macs += cost;
+      const p = (k - 1) / 2;
+      const padded = g.pad(x, [0, 0, p, p, 0, 0, p, p], rng.float() < 0.75 ? 'reflect' : 'edge');
+      x = g.convBnAct(padded, { cout: c, k, pad: 0, act: 'relu' });
+    } else if (kind === 'shortcut-a' && hw >= 4 && c <= 256) {
+      // CIFAR ResNets' parameter-free shortcut: every other pixel (a strided Slice), zero channels padded on
+      const cost = convMacs(x, 2 * c, 3, 2, 1) + (hw / 2) ** 2 * 2 * c * 2 * c * 9;
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      let y = g.convBnAct(x, { cout: 2 * c, k: 3, stride: 2, act: 'relu' });
+      y = g.convBnAct(y, { cout: 2 * c, k: 3, act: null });
+      const lo = Math.floor(c / 2);
+      const sc = g.pad(g.slice(x, [0, 0], [hw, hw], [2, 3], [2, 2]), [0, lo, 0, 0, 0, c - lo, 0, 0]);
+      x = g.act(g.add(y, sc), 'relu');
+    } else if (kind === 'crop' && hw >= 6) {
+      // a 'valid' conv beside a center crop of its input (U-Net's cropped skips, valid-padding residuals)
+      const cost = convMacs(x, c, 3, 1, 1);
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      const y = g.convBnAct(x, { cout: c, k: 3, pad: 0, act: 'relu' });
+      const crop = g.slice(x, [1, 1], [-1, -1], [2, 3]);
+      x = rng.float() < 0.5 ? g.add(y, crop) : g.concat([crop, y]);
+    } else if (kind === 'gather') {
+      // channel selection (pruned or reordered channels), or subsampling by index (every other row, then column)
+      if (rng.float() < 0.7 || hw < 4) {
+        const keep = Math.max(8, Math.round((c * rng.pick([0.5, 0.75])) / 8) * 8);
+        const picked = rng.shuffle(Array.from({ length: c }, (_, j) => j)).slice(0, Math.min(keep, c)).sort((a, b) => a - b);
+        x = g.gather(x, picked, 1);
+      } else {
+        const every = Array.from({ length: Math.ceil(hw / 2) }, (_, j) => 2 * j);
+        x = g.gather(g.gather(x, every, 2), every, 3);
+      }
+      if (macs + convMacs(x, c, 1, 1, 1) > MAX_MACS) continue;
+      macs += convMacs(x, c, 1, 1, 1);
+      x = g.convBnAct(x, { cout: c, k: 1, act: 'relu' });
+    } else if (kind === 'image-pool') {
+      // DeepLab's image-level branch: GAP, 1x1 conv, broadcast back to H x W, concatenated with the features
+      const mid = rng.pick([16, 32, 64, 128]);
+      const cost = c * mid + convMacs(x, c, 1, 1, 1) + hw * hw * mid * c;
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      const p = g.convBnAct(g.globalAvgPool(x), { cout: mid, k: 1, act: 'relu', bn: false, bias: true });
+      const wide = rng.float() < 0.6 ? g.expand(p, [1, mid, hw, hw]) : g.tile(p, [1, 1, hw, hw]);
+      x = g.convBnAct(g.concat([x, wide]), { cout: c, k: 1, act: 'relu' });
+    } else if (kind === 'split-n' && c % 4 === 0) {
+      // Res2Net / CSP-style: split the channels in 2 or 4 parts, convolve some, concatenate all
+      const n = rng.pick([2, 4]);
+      const parts = g.split(x, Array(n).fill(c / n));
+      const cost = (n - 1) * convMacs(parts[0], c / n, 3, 1, 1);
+      if (macs + cost > MAX_MACS) continue;
+      macs += cost;
+      x = g.concat(parts.map((part, j) => (j === 0 ? part : g.convBnAct(part, { cout: c / n, k: 3, act: 'relu' }))));
+    }
+  }
+  if (rng.float() < 0.3) {
+    // token head: [1, C, H, W] -> [1, HW, C], the class token (a Gather) or the mean of the other tokens (a Slice)
+    const [, c, h, w] = x.shape;
+    const tokens = g.transpose(g.reshape(x, [1, c, h * w]), [0, 2, 1]);
+    const pooled = rng.float() < 0.5 || h * w < 2
+      ? g.gather(tokens, 0, 1)
+      : g.reshape(g.op('ReduceMean', [g.slice(tokens, [1], [h * w], [1]).name], [1, 1, c], { axes: [1], keepdims: 1 }), [1, c]);
+    finish(g, g.gemm(pooled, rng.pick([10, 100, 1000])));
+    return;
+  }
+  finish(g, x);
+}
+
+const BUILDERS: Record<Family, (g: OnnxGraph, rng: Rng) => void> = { cnn, net, unet, transformer, mlp, movement };
 
 /** The i-th profiling graph of a seed: the same (seed, i) always gives the same bytes. */
 export function sampleGraph(seed: number, i: number): SampledGraph {

@@ -61,7 +61,8 @@ export interface KernelProfile<K extends string = KernelType> {
   backend: { name: string; version: string; threads: number };
   created: string;
   updated: string;
-  method: { seed: number; samples: number; batchSize: number; warmup: number; passes: number; wallRunsPerPass: number; profileRunsPerPass: number };
+  /** sampler: version of the sampled graphs (ONNX; absent: 1, see KERNEL_SAMPLER_VERSION). */
+  method: { seed: number; samples: number; batchSize: number; warmup: number; passes: number; wallRunsPerPass: number; profileRunsPerPass: number; sampler?: number };
   /** NCHWc block size of the device's kernels (0: no blocked layout), found by a probe. */
   blockSize: number;
   /** Fixed per-inference cost per batch window: a one-kernel probe model's wall time. */

@@ -1,6 +1,6 @@
 import { ArchConfig, sampleArch } from '../core/arch';
 import { buildIR } from '../core/ir';
-import { netFromArch } from '../core/net';
+import { BlockSpec, NetSpec, midChannels, netFromArch, resnetNet } from '../core/net';
 import { Rng, deriveSeed } from '../core/rng';
 import { getSpace } from '../core/space';
 import { exportOnnx } from '../export/onnx';
@@ -9,14 +9,16 @@ import { seededWeights } from '../export/weights';
 
 /**
  * A varied set of real ONNX models for validating the kernel predictor, generated (never
- * committed): our exported OFA subnets at several resolutions, ProxylessNAS-, MobileNetV2-,
- * ResNet- and VGG-style CNNs, a U-Net and an FPN with Resize/Concat/Transpose, transformer
- * encoders (attention + MLP), a ViT, a conv/transformer hybrid and an MLP. Seeded: the same seed
- * gives the same files.
+ * committed): our exported OFA subnets at several resolutions, ProxylessNAS- and ResNet-style nets
+ * built with the IR (src/core/ir, as every Tailor export), MobileNetV2- and VGG-style CNNs, a
+ * ShuffleNet v2 and a CIFAR ResNet (data movement: channel Split, channel shuffle, Concat, strided
+ * Slice, channel Pad), a U-Net and an FPN with Resize/Concat/Transpose, transformer encoders
+ * (attention + MLP), a ViT, a conv/transformer hybrid and an MLP. Nets the IR does not describe
+ * are written with OnnxGraph. Seeded: the same seed gives the same files.
  */
 export interface ZooModel {
   name: string;
-  kind: 'ofa-subnet' | 'cnn' | 'unet-fpn' | 'transformer' | 'mlp';
+  kind: 'ofa-subnet' | 'cnn' | 'data-movement' | 'unet-fpn' | 'transformer' | 'mlp';
   bytes: Uint8Array;
 }
 
@@ -34,16 +36,29 @@ function head(g: OnnxGraph, x: T, classes = 1000): T {
   return g.gemm(g.flatten(g.globalAvgPool(x)), classes);
 }
 
+/** ProxylessNAS-style (MBConv blocks with drawn kernel sizes and expand ratios, ReLU6, 1x1 feature mix before the pool). */
 function proxyless(seed: number, r: number): Uint8Array {
   const rng = new Rng(deriveSeed(seed, `proxyless-${r}`));
-  const g = new OnnxGraph(seed);
-  let x = g.convBnAct(g.input('input', [1, 3, r, r]), { cout: 32, k: 3, stride: 2, act: 'relu6' });
-  x = mbconv(g, x, { cout: 16, k: 3, stride: 1, e: 1, act: 'relu6' });
+  const blocks: BlockSpec[] = [{ inChannels: 32, outChannels: 16, kernelSize: 3, stride: 1, expandRatio: 1, midChannels: 32, act: 'relu6', se: false, residual: false }];
   const stages: [number, number, number][] = [[24, 2, 4], [40, 2, 4], [80, 2, 4], [96, 1, 4], [192, 2, 4], [320, 1, 1]];
-  for (const [c, s, n] of stages) for (let i = 0; i < n; i++) x = mbconv(g, x, { cout: c, k: rng.pick([3, 5, 7]), stride: i === 0 ? s : 1, e: rng.pick([3, 6]), act: 'relu6' });
-  x = g.convBnAct(x, { cout: 1280, k: 1, act: 'relu6' });
-  g.output(head(g, x));
-  return g.bytes({ model: `proxylessnas-style r${r}` });
+  let cin = 16;
+  for (const [c, s, n] of stages) {
+    for (let i = 0; i < n; i++) {
+      const k = rng.pick([3, 5, 7]);
+      const e = rng.pick([3, 6]);
+      const stride = i === 0 ? s : 1;
+      blocks.push({ inChannels: cin, outChannels: c, kernelSize: k, stride, expandRatio: e, midChannels: midChannels(cin, e), act: 'relu6', se: false, residual: stride === 1 && cin === c });
+      cin = c;
+    }
+  }
+  const net: NetSpec = {
+    kind: 'ProxylessNASNets', resolution: r, inputChannels: 3,
+    stem: { inChannels: 3, outChannels: 32, kernelSize: 3, stride: 2, bn: true, act: 'relu6' },
+    blocks, finalExpand: null,
+    featureMix: { inChannels: cin, outChannels: 1280, kernelSize: 1, stride: 1, bn: true, act: 'relu6' }, featureMixAfterPool: false,
+    classifier: { inFeatures: 1280, outFeatures: 1000 },
+  };
+  return exportOnnx(buildIR(net), { weights: seededWeights(seed), metadata: { model: `proxylessnas-style r${r}` } });
 }
 
 function mobilenetV2(seed: number, r: number): Uint8Array {
@@ -56,31 +71,64 @@ function mobilenetV2(seed: number, r: number): Uint8Array {
   return g.bytes({ model: `mobilenetv2-style r${r}` });
 }
 
+/** ResNet-18 / ResNet-50 layout (basic or bottleneck blocks, projection shortcuts) at a reduced width. */
 function resnet(seed: number, r: number, width: number, bottleneck: boolean): Uint8Array {
+  const net = resnetNet({ resolution: r, width, depths: bottleneck ? [3, 4, 6, 3] : [2, 2, 2, 2], bottleneck });
+  return exportOnnx(buildIR(net), { weights: seededWeights(seed), metadata: { model: `resnet-style r${r}` } });
+}
+
+/**
+ * ShuffleNet v2 1.0x as torchvision exports it: stride-1 units split the channels in two (Split),
+ * convolve one half and concatenate; strided units convolve both branches; every unit ends with
+ * the channel shuffle (Reshape, 5-D Transpose, Reshape).
+ */
+function shufflenetV2(seed: number, r: number): Uint8Array {
   const g = new OnnxGraph(seed);
-  let x = g.convBnAct(g.input('input', [1, 3, r, r]), { cout: width, k: 7, stride: 2, act: 'relu' });
-  x = g.maxPool(x, 3, 2, 1);
-  const blocks = bottleneck ? [3, 4, 6, 3] : [2, 2, 2, 2];
-  blocks.forEach((n, s) => {
-    const c = width * 2 ** s;
-    for (let i = 0; i < n; i++) {
-      const stride = i === 0 && s > 0 ? 2 : 1;
-      const cout = bottleneck ? 4 * c : c;
-      let y: T;
-      if (bottleneck) {
-        y = g.convBnAct(x, { cout: c, k: 1, act: 'relu' });
-        y = g.convBnAct(y, { cout: c, k: 3, stride, act: 'relu' });
-        y = g.convBnAct(y, { cout, k: 1, act: null });
+  let x = g.maxPool(g.convBnAct(g.input('input', [1, 3, r, r]), { cout: 24, k: 3, stride: 2, act: 'relu' }), 3, 2, 1);
+  for (const [out, repeats] of [[116, 4], [232, 8], [464, 4]] as const) {
+    const half = out / 2;
+    for (let i = 0; i < repeats; i++) {
+      if (i === 0) {
+        const left = g.convBnAct(g.convBnAct(x, { cout: x.shape[1], k: 3, stride: 2, groups: x.shape[1], act: null }), { cout: half, k: 1, act: 'relu' });
+        let right = g.convBnAct(x, { cout: half, k: 1, act: 'relu' });
+        right = g.convBnAct(g.convBnAct(right, { cout: half, k: 3, stride: 2, groups: half, act: null }), { cout: half, k: 1, act: 'relu' });
+        x = g.channelShuffle(g.concat([left, right]), 2);
       } else {
-        y = g.convBnAct(x, { cout: c, k: 3, stride, act: 'relu' });
-        y = g.convBnAct(y, { cout: c, k: 3, act: null });
+        const [a, b] = g.split(x, [half, half]);
+        let y = g.convBnAct(b, { cout: half, k: 1, act: 'relu' });
+        y = g.convBnAct(g.convBnAct(y, { cout: half, k: 3, groups: half, act: null }), { cout: half, k: 1, act: 'relu' });
+        x = g.channelShuffle(g.concat([a, y]), 2);
       }
-      const shortcut = stride !== 1 || x.shape[1] !== cout ? g.convBnAct(x, { cout, k: 1, stride, act: null }) : x;
+    }
+  }
+  x = g.convBnAct(x, { cout: 1024, k: 1, act: 'relu' });
+  g.output(head(g, x));
+  return g.bytes({ model: `shufflenetv2-style r${r}` });
+}
+
+/**
+ * ResNet-20 for CIFAR (He et al.'s option A): the strided blocks' shortcut takes every other pixel
+ * (a strided Slice) and zero-pads the new channels (a channel Pad, which no convolution absorbs).
+ */
+function resnetCifar(seed: number, depthPerStage: number): Uint8Array {
+  const g = new OnnxGraph(seed);
+  let x = g.convBnAct(g.input('input', [1, 3, 32, 32]), { cout: 16, k: 3, act: 'relu' });
+  for (const [c, stride] of [[16, 1], [32, 2], [64, 2]] as const) {
+    for (let i = 0; i < depthPerStage; i++) {
+      const s = i === 0 ? stride : 1;
+      let y = g.convBnAct(x, { cout: c, k: 3, stride: s, act: 'relu' });
+      y = g.convBnAct(y, { cout: c, k: 3, act: null });
+      let shortcut = x;
+      if (s !== 1) {
+        const [, cin, h, w] = x.shape;
+        const extra = (c - cin) / 2;
+        shortcut = g.pad(g.slice(x, [0, 0], [h, w], [2, 3], [2, 2]), [0, extra, 0, 0, 0, extra, 0, 0]);
+      }
       x = g.act(g.add(y, shortcut), 'relu');
     }
-  });
-  g.output(head(g, x));
-  return g.bytes({ model: `resnet-style r${r}` });
+  }
+  g.output(head(g, x, 10));
+  return g.bytes({ model: `resnet-cifar option A, ${6 * depthPerStage + 2} layers` });
 }
 
 function vgg(seed: number, r: number): Uint8Array {
@@ -210,6 +258,8 @@ export function modelZoo(seed = 0): ZooModel[] {
   out.push({ name: 'resnet18-w32-r160', kind: 'cnn', bytes: resnet(seed, 160, 32, false) });
   out.push({ name: 'resnet50-w16-r128', kind: 'cnn', bytes: resnet(seed, 128, 16, true) });
   out.push({ name: 'vgg-r64', kind: 'cnn', bytes: vgg(seed, 64) });
+  out.push({ name: 'shufflenetv2-r160', kind: 'data-movement', bytes: shufflenetV2(seed, 160) });
+  out.push({ name: 'resnet20-cifar', kind: 'data-movement', bytes: resnetCifar(seed, 3) });
   out.push({ name: 'unet-r128', kind: 'unet-fpn', bytes: unet(seed, 128) });
   out.push({ name: 'fpn-r160', kind: 'unet-fpn', bytes: fpn(seed, 160) });
   out.push({ name: 'transformer-s64-d256', kind: 'transformer', bytes: transformer(seed, 64, 256, 4, 4) });

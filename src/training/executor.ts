@@ -115,8 +115,11 @@ function runNode(tf: typeof TF, node: IrNode, inputs: Tensor[], weights: WeightS
     }
     case 'global_avg_pool':
       return tf.mean(inputs[0], [1, 2], true);
+    case 'max_pool':
+      // padding k // 2 on every side, like the ONNX export (padded cells never win)
+      return tf.maxPool(inputs[0] as Tensor4D, node.kernelSize, node.stride, Math.floor(node.kernelSize / 2));
     case 'add':
-      return tf.add(inputs[0], inputs[1]);
+      return activation(tf, tf.add(inputs[0], inputs[1]), node.act ?? null);
     case 'mul':
       return tf.mul(inputs[0], inputs[1]);
     case 'linear': {

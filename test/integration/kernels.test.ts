@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { TailorError } from '../../src/core/errors';
 import { workspace } from '../../src/core/workspace';
 import { OnnxGraph } from '../../src/export/onnx-graph';
 import { attributeOptimized, optimizedKeys, readOptimizedGraph } from '../../src/kernels/attribute';
@@ -10,15 +11,18 @@ import { loadKernelGraph } from '../../src/kernels/graph';
 import { KernelsService } from '../../src/kernels/kernels.service';
 import { KernelPredictor } from '../../src/kernels/predict';
 import { parseKernelModel, readKernelProfile } from '../../src/kernels/store';
+import { KERNEL_SAMPLER_VERSION, sampleGraph } from '../../src/kernels/sampler';
 import { modelZoo } from '../../src/kernels/zoo';
 import { DeviceService } from '../../src/runtime/device.service';
 import '../../src/runtime/registry';
 import { cli, tempDir } from '../helpers';
 
-/** A model with an op the kernel predictor has no type for (ConvTranspose). */
+/** A model with an op the kernel predictor has no type for (ConvTranspose), and data movement (a channel Split, a reflect Pad). */
 function withUnsupported(): Uint8Array {
   const g = new OnnxGraph(5);
   let x = g.convBnAct(g.input('input', [1, 3, 32, 32]), { cout: 16, k: 3, stride: 2, act: 'relu' });
+  const [a, b] = g.split(x, [8, 8]);
+  x = g.concat([a, g.convBnAct(g.pad(b, [0, 0, 1, 1, 0, 0, 1, 1], 'reflect'), { cout: 8, k: 3, pad: 0, act: 'relu' })]);
   const w = g.weight('up.weight', [16, 8, 2, 2], 64);
   x = g.op('ConvTranspose', [x.name, w], [1, 8, 32, 32], { kernel_shape: [2, 2], strides: [2, 2] }, 'up');
   g.output(g.act(x, 'sigmoid'));
@@ -34,7 +38,9 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
 
   it('the pure plan matches the graph onnxruntime runs: every executed kernel attributed, reorders as planned', async () => {
     const backend = await devices.open(devices.get('local-cpu'), 'inspect');
-    for (const m of zoo.filter((z) => ['unet-r128', 'fpn-r160', 'ofa-w1.0-r160', 'vit-r224-p16-d192', 'hybrid-r128'].includes(z.name))) {
+    const movement = [5, 15].map((i) => sampleGraph(0, i)).map((s) => ({ name: s.id, bytes: s.bytes }));
+    const picked = zoo.filter((z) => ['unet-r128', 'fpn-r160', 'ofa-w1.0-r160', 'vit-r224-p16-d192', 'hybrid-r128', 'shufflenetv2-r160', 'resnet20-cifar', 'resnet18-w32-r160'].includes(z.name));
+    for (const m of [...picked, ...movement]) {
       const g = loadKernelGraph(m.bytes, { file: m.name });
       const blockSize = 16; // this machine's MLAS kernels (AVX-512); the profiler detects it
       const a = attributeOptimized(g, planKernels(g, { blockSize }), readOptimizedGraph(await backend.optimizedModel!(m.bytes)));
@@ -65,10 +71,20 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
     const stored = parseKernelModel(r.modelFile, fs.readFileSync(r.modelFile, 'utf8'));
     assert.deepEqual(stored, JSON.parse(JSON.stringify(r.model)));
     assert.ok(Object.values(stored.models).some((m) => m!.forest !== null), 'at least one type has a forest');
+    assert.equal(r.profile.method.sampler, KERNEL_SAMPLER_VERSION);
+    assert.ok(stored.models.memory!.samples > 0, 'graph 5 (data movement) trains the memory regressor');
     assert.ok(stored.overheadMs > 0);
     // predictions from the loaded file equal those of the freshly trained model
     const bytes = zoo.find((z) => z.name === 'unet-r128')!.bytes;
     assert.equal(new KernelPredictor(stored).predict(bytes).latencyMs, new KernelPredictor(r.model).predict(bytes).latencyMs);
+    // a profile of graphs another sampler version drew is never extended
+    const oldHome = tempDir();
+    const oldFile = path.join(oldHome, 'latency-tables', 'local-cpu', 'kernels', 'profile.json');
+    fs.mkdirSync(path.dirname(oldFile), { recursive: true });
+    const { sampler: _, ...method } = r.profile.method;
+    fs.writeFileSync(oldFile, JSON.stringify({ ...r.profile, method }));
+    await assert.rejects(new KernelsService(new DeviceService(workspace(oldHome))).profile({ ...small, samples: 9 }),
+      (e: TailorError) => e.code === 'KERNEL_PROFILE_OUTDATED' && /holds graphs of sampler v1; this Tailor samples v2/.test(e.message));
   });
 
   it('predicts a model: finite total, every node accounted for, nodes without a predictor listed and counted', () => {
@@ -80,6 +96,13 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
     const g = loadKernelGraph(fs.readFileSync(file));
     assert.deepEqual(p.nodes.map((n) => n.node).sort(), g.nodes.map((n) => n.name).sort());
     assert.deepEqual(p.unsupported.map((u) => u.node), ['up']);
+    // data movement is predicted by the memory regressor
+    for (const op of ['Split', 'Pad']) {
+      const node = p.nodes.find((n) => n.opType === op)!;
+      assert.equal(node.status, 'kernel', op);
+      assert.equal(p.breakdown.find((k) => k.kernel === node.kernel)!.type, 'memory');
+      assert.ok(node.ms! > 0);
+    }
     assert.equal(p.unsupportedCount, 1);
     assert.equal(p.nodes.find((n) => n.node === 'up')!.ms, null);
     assert.match(p.warnings[0], /1 node\(s\) have no predictor \(ConvTranspose\)/);
@@ -89,6 +112,7 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
       const q = new KernelPredictor(kernels.predictor('local-cpu').file).predict(m.bytes, { file: m.name });
       assert.ok(Number.isFinite(q.latencyMs) && q.breakdown.every((b) => Number.isFinite(b.ms) && b.ms >= 0), m.name);
       assert.ok(q.nodes.every((n) => n.status !== 'unsupported' || q.unsupported.some((u) => u.node === n.node)), m.name);
+      if (m.kind === 'data-movement') assert.equal(q.unsupportedCount, 0, `${m.name}: ${JSON.stringify(q.unsupported)}`);
     }
   });
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type * as Ort from 'onnxruntime-node';
 import { sampleArch } from '../../src/core/arch';
 import { ConvNode, LinearNode, buildIR } from '../../src/core/ir';
-import { netFromArch } from '../../src/core/net';
+import { netFromArch, resnetNet } from '../../src/core/net';
 import { Rng } from '../../src/core/rng';
 import { getSpace } from '../../src/core/space';
 import { exportOnnx, exportPiecesOnnx } from '../../src/export/onnx';
@@ -77,6 +77,33 @@ describe('ONNX export (loaded back in onnxruntime-node)', () => {
     for (const p of ir.pieces) y = await run(exportPiecesOnnx([p], { weights }), y, [1, ...p.inShape]);
     assert.equal(whole.length, 1000);
     assert.ok(whole.every(Number.isFinite));
+    assert.ok(maxAbsDiff(whole, y) < 1e-3 * Math.max(1, ...Array.from(y, Math.abs)), `max diff ${maxAbsDiff(whole, y)}`);
+  });
+
+  it('a ResNet: the stem pool is a 3x3/2 max of the stem conv (padded cells never win), the net equals its pieces', async () => {
+    const net = resnetNet({ resolution: 32, width: 8, depths: [1, 2], bottleneck: true });
+    const ir = buildIR(net);
+    const x = randomInput(3 * 32 * 32, 6);
+    const conv = await run(exportPiecesOnnx([buildIR({ ...net, stemPool: null }).pieces[0]], { weights }), x, [1, 3, 32, 32]);
+    const pooled = await run(exportPiecesOnnx([ir.pieces[0]], { weights }), x, [1, 3, 32, 32]);
+    const [c, h] = [8, 16];
+    const want = new Float32Array(c * 8 * 8);
+    for (let ch = 0; ch < c; ch++)
+      for (let y = 0; y < 8; y++)
+        for (let xx = 0; xx < 8; xx++) {
+          let m = -Infinity;
+          for (let dy = -1; dy <= 1; dy++)
+            for (let dx = -1; dx <= 1; dx++) {
+              const iy = 2 * y + dy;
+              const ix = 2 * xx + dx;
+              if (iy >= 0 && iy < h && ix >= 0 && ix < h) m = Math.max(m, conv[(ch * h + iy) * h + ix]);
+            }
+          want[(ch * 8 + y) * 8 + xx] = m;
+        }
+    assert.ok(maxAbsDiff(pooled, want) < 1e-6, `max diff ${maxAbsDiff(pooled, want)}`);
+    const whole = await run(exportOnnx(ir, { weights }), x, [1, 3, 32, 32]);
+    let y = x;
+    for (const p of ir.pieces) y = await run(exportPiecesOnnx([p], { weights }), y, [1, ...p.inShape]);
     assert.ok(maxAbsDiff(whole, y) < 1e-3 * Math.max(1, ...Array.from(y, Math.abs)), `max diff ${maxAbsDiff(whole, y)}`);
   });
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { maxArch, minArch } from '../../src/core/arch';
 import { countModel, countPiece } from '../../src/core/counters';
 import { buildIR } from '../../src/core/ir';
-import { netFromArch } from '../../src/core/net';
+import { netFromArch, resnetNet } from '../../src/core/net';
 import { getSpace } from '../../src/core/space';
 
 const w10 = getSpace('ofa-mbv3-w1.0');
@@ -56,5 +56,19 @@ describe('model IR and counters', () => {
     const m = countModel(buildIR(netFromArch(w12, mixed)));
     assert.deepEqual([m.params, m.macs], [6508944, 214135008]);
     assert.ok(m.sizeBytes > 4 * m.params, 'fp32 size includes the folded biases');
+  });
+
+  it('builds ResNets (basic and bottleneck blocks, projection shortcuts, a pooled stem) and counts them as published', () => {
+    const r18 = buildIR(resnetNet({ resolution: 224, depths: [2, 2, 2, 2], bottleneck: false }));
+    assert.equal(r18.pieces[0].key, 'Conv-input:224x224x3-output:56x56x64-maxpool:3');
+    assert.equal(r18.pieces[3].key, 'residual-input:56x56x64-output:28x28x128-mid:128-kernel:3-stride:2-bottleneck:0-proj:1');
+    assert.deepEqual(r18.pieces[3].nodes.map((n) => n.op), ['conv', 'conv', 'conv', 'add']);
+    assert.deepEqual(r18.pieces[2].nodes.map((n) => n.op), ['conv', 'conv', 'add'], 'identity shortcut');
+    assert.ok(r18.pieces.filter((p) => p.kind === 'block').every((p) => p.nodes.at(-1)!.op === 'add' && (p.nodes.at(-1) as { act?: string }).act === 'relu'));
+    // torchvision's 11,689,512 parameters less 9,600 of BN and the classifier's 1,000 biases; 1.814 GMACs
+    assert.deepEqual([countModel(r18).params, countModel(r18).macs], [11678912, 1814073344]);
+    // ResNet-50: 25,557,032 less 53,120 of BN and 1,000 biases; 4.089 GMACs
+    const r50 = countModel(buildIR(resnetNet({ resolution: 224, depths: [3, 4, 6, 3], bottleneck: true })));
+    assert.deepEqual([r50.params, r50.macs], [25502912, 4089184256]);
   });
 });

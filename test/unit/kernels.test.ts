@@ -86,14 +86,52 @@ describe('kernel plan: what onnxruntime executes (pure)', () => {
     assert.equal(f.x.length, FEATURE_NAMES.length);
   });
 
+  it('plans data movement: a zero Pad merged into the Conv reading it, an Expand to its own shape removed, other Pads, Split, Slice, Gather as memory kernels', () => {
+    const m = new OnnxGraph(3);
+    let x = m.convBnAct(m.input('input', [1, 3, 32, 32]), { cout: 32, k: 3, act: 'relu', name: 'stem' });
+    const [a, b] = m.split(x, [16, 16]);
+    const joined = m.concat([a, m.convBnAct(b, { cout: 16, k: 1, act: 'relu', name: 'branch' })]);
+    const tfPad = m.pad(joined, [0, 0, 0, 0, 0, 0, 1, 1]); // TF's SAME before a strided conv
+    x = m.convBnAct(tfPad, { cout: 32, k: 3, stride: 2, pad: 0, act: 'relu', name: 'down' });
+    x = m.convBnAct(m.pad(x, [0, 0, 1, 1, 0, 0, 1, 1], 'reflect'), { cout: 32, k: 3, pad: 0, act: 'relu', name: 'valid' });
+    const crop = m.slice(x, [2, 2], [-2, -2], [2, 3]);
+    m.output(m.globalAvgPool(m.gather(m.expand(crop, crop.shape), [0, 2, 4, 6], 1)));
+    const mg = loadKernelGraph(m.bytes(), { file: 'movement' });
+    const mp = planKernels(mg, { blockSize: 16 });
+    const folded = Object.fromEntries(mp.folded.map((f) => [f.opType, f.reason]));
+    assert.match(folded.Pad, /merged into the padding of Conv "down"/);
+    assert.match(folded.Expand, /expands to its own shape/);
+    const memory = mp.kernels.filter((k) => k.type === 'memory');
+    assert.deepEqual(memory.map((k) => k.main!.opType), ['Split', 'Pad', 'Slice', 'Gather']);
+    // the strided conv reads the unpadded Concat output: that is the tensor reordered for it
+    assert.ok(mp.kernels.some((k) => k.id === `ReorderInput:${joined.name}`) && !mp.kernels.some((k) => k.id === `ReorderInput:${tfPad.name}`));
+    const f = (op: string): Record<string, number> => {
+      const r = kernelFeatures(memory.find((k) => k.main!.opType === op)!, () => 0);
+      return { ...Object.fromEntries(FEATURE_NAMES.map((n, i) => [n, r.x[i]])), work: r.work };
+    };
+    const lg = (v: number) => Math.log2(v + 1);
+    assert.deepEqual([f('Split').log2_out_elems, f('Split').kernel, f('Split').stride, f('Split').work], [lg(32 * 32 * 32), 1, 2, 2 * 32 * 32 * 32 + 1], 'a Split writes both outputs');
+    assert.equal(f('Slice').work, 2 * 32 * 12 * 12 + 1, 'a Slice reads only what it copies');
+    assert.equal(f('Slice').kernel, 3);
+    assert.deepEqual([f('Gather').stride, f('Gather').work], [4, 2 * 4 * 12 * 12 + 1]);
+    assert.equal(f('Pad').stride, 2, 'reflect');
+    // Reshape runs in place in onnxruntime: its time does not grow with the tensor
+    const reshape = plan.kernels.find((k) => k.type === 'reshape')!;
+    assert.equal(kernelFeatures(reshape, () => 0).work, 1);
+  });
+
   it('samples profiling graphs deterministically per seed, every one of them plannable', () => {
     assert.deepEqual(sampleGraph(3, 5).bytes, sampleGraph(3, 5).bytes);
     assert.notDeepEqual(sampleGraph(3, 5).bytes, sampleGraph(4, 5).bytes);
+    const types = new Set<string>();
     for (let i = 0; i < 14; i++) {
       const s = sampleGraph(0, i);
       const p = planKernels(loadKernelGraph(s.bytes, { file: s.id }), { blockSize: 16 });
       assert.equal(p.unsupported.length, 0, `${s.id}: ${JSON.stringify(p.unsupported)}`);
+      p.kernels.forEach((k) => types.add(k.type));
     }
+    assert.equal(sampleGraph(0, 5).family, 'movement');
+    assert.ok(types.has('memory') && types.has('transpose') && types.has('reshape'));
   });
 });
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { archId, maxArch, minArch, sampleArch, validateArch } from '../../src/core/arch';
 import { resolveArch } from '../../src/core/arch-source';
 import { TailorError } from '../../src/core/errors';
-import { archFromNet, netFromArch } from '../../src/core/net';
+import { BlockSpec, archFromNet, netFromArch } from '../../src/core/net';
 import { Rng } from '../../src/core/rng';
 import { getSpace, makeDivisible, spaceWithIO } from '../../src/core/space';
 import { NET_30MS, OFA } from '../helpers';
@@ -92,7 +92,7 @@ describe('search spaces', () => {
     assert.equal(proxyless.net.kind, 'ProxylessNASNets');
     assert.equal(proxyless.space, null);
     assert.equal(proxyless.net.resolution, 128);
-    assert.equal(proxyless.net.blocks[0].act, 'relu6');
+    assert.equal((proxyless.net.blocks[0] as BlockSpec).act, 'relu6');
   });
 
   it('resolves --arch keywords, inline JSON and errors', () => {

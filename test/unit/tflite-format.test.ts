@@ -8,7 +8,7 @@ import { sampleArch } from '../../src/core/arch';
 import { resolveArch } from '../../src/core/arch-source';
 import { TailorError } from '../../src/core/errors';
 import { ConvNode, IrNode, ModelIR, allNodes, buildIR } from '../../src/core/ir';
-import { netFromArch } from '../../src/core/net';
+import { netFromArch, resnetNet } from '../../src/core/net';
 import { Rng } from '../../src/core/rng';
 import { getSpace } from '../../src/core/space';
 import { exportOnnx } from '../../src/export/onnx';
@@ -277,6 +277,7 @@ function expectedOps(nodes: IrNode[]): string[] {
         return [...padOp, node.groups > 1 ? 'DEPTHWISE_CONV_2D' : 'CONV_2D', ...act];
       }
       case 'global_avg_pool': return ['MEAN'];
+      case 'max_pool': return ['MAX_POOL_2D'];
       case 'add': return ['ADD'];
       case 'mul': return ['MUL'];
       case 'linear': return ['RESHAPE', 'FULLY_CONNECTED'];
@@ -329,6 +330,16 @@ describe('TFLite export of Tailor IR', () => {
     checkStructure(buildIR(netFromArch(w10, { ...sampleArch(w10, new Rng(3)), r: 128 })), 'w1.0 r128');
     checkStructure(buildIR(netFromArch(w10, { ...sampleArch(w10, new Rng(4)), r: 132 })), 'w1.0 r132');
     checkStructure(buildIR(resolveArch(path.join(OFA, 'specialized', '1080ti_gpu64-12ms_top1-72.6_finetune-25')).net), 'proxyless');
+  });
+
+  it('a ResNet: MAX_POOL_2D in SAME mode, the ReLU fused into the residual ADD; an uneven max pool is refused', () => {
+    const ir = buildIR(resnetNet({ resolution: 33, width: 8, depths: [1, 1], bottleneck: false }));
+    checkStructure(ir, 'resnet r33');
+    const ops = readTflite(exportTflite(ir, { weights: seededWeights(5) })).subgraphs[0].operators;
+    assert.deepEqual(ops.find((o) => o.opcode === 'MAX_POOL_2D')!.options, { padding: 'SAME', strideW: 2, strideH: 2, filterWidth: 3, filterHeight: 3, fusedActivationFunction: 'NONE' });
+    assert.ok(ops.filter((o) => o.opcode === 'ADD').every((o) => o.options?.fusedActivationFunction === 'RELU'));
+    const even = buildIR(resnetNet({ resolution: 32, width: 8, depths: [1], bottleneck: false }));
+    assert.throws(() => exportTflite(even, { weights: seededWeights(5) }), (e: unknown) => e instanceof TailorError && e.code === 'TFLITE_EXPORT' && /max pool of 16x16 pads unevenly/.test(e.message));
   });
 
   it('writes the same seeded weights as ONNX, transposed to TFLite layouts', () => {

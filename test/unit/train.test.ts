@@ -21,6 +21,7 @@ import sharp from 'sharp';
 import { readTflite } from '../../src/tflite/reader';
 import { onnx } from 'onnx-proto';
 import { tempDir } from '../helpers';
+import { tempFileWriter } from '../../src/core/fs-atomic';
 
 const ort = require('onnxruntime-node') as typeof Ort;
 
@@ -257,5 +258,47 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     const out = path.join(tempDir(), 'other');
     await trainSupernet(engine, { ...quick(out), epochsScale: 0.001, limit: 32 }).catch(() => undefined);
     await assert.rejects(trainSupernet(engine, { ...quick(out), resume: true, space: { ...getSpace('ofa-mbv3-w1.0'), resolutions: [128] } }), (e: unknown) => e instanceof TailorError && e.code === 'INVALID_CHECKPOINT');
+  });
+
+  it('out of disk space at a checkpoint: DISK_FULL naming the file and the free space, the previous checkpoint intact and loadable, no temp file left', async () => {
+    const out = path.join(tempDir(), 'disk-full');
+    const checkpoint = path.join(out, CHECKPOINT_FILE);
+    let good: Buffer | null = null;
+    const write = tempFileWriter.write;
+    // Once a good checkpoint exists, the next one hits a full disk: half its bytes land in the
+    // temp file, then the write fails with the kernel's own ENOSPC (/dev/full).
+    tempFileWriter.write = (fd, bytes, file) => {
+      if (file !== checkpoint || !good) return write(fd, bytes, file);
+      const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+      fs.writeSync(fd, data.subarray(0, data.length >> 1));
+      if (!fs.existsSync('/dev/full')) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      const full = fs.openSync('/dev/full', 'w');
+      try {
+        fs.writeSync(full, data);
+      } finally {
+        fs.closeSync(full);
+      }
+    };
+    let error: unknown;
+    try {
+      await trainSupernet(engine, { ...quick(out), limit: 32, onProgress: (p) => { if (p.phase === 'kernel') good ??= fs.readFileSync(checkpoint); } });
+    } catch (e) {
+      error = e;
+    } finally {
+      tempFileWriter.write = write;
+    }
+    assert.ok(error instanceof TailorError && error.code === 'DISK_FULL', String(error));
+    assert.equal(error.exitCode, 2, 'the CLI exits 2');
+    assert.equal(error.status, 507);
+    assert.match(error.message, /^Out of disk space writing the checkpoint /);
+    assert.ok(error.message.includes(`${checkpoint} (ENOSPC: no space left on the device; `), error.message);
+    assert.match(error.message, /; [\d.]+ (B|KiB|MiB|GiB|TiB) free there, [\d.]+ MiB to write\): nothing was replaced/);
+    assert.ok(good, 'a first checkpoint was written');
+    assert.ok(fs.readFileSync(checkpoint).equals(good), 'the previous checkpoint is byte-identical');
+    const kept = loadCheckpoint(checkpoint);
+    assert.deepEqual([kept.meta.phase, kept.meta.epoch], [1, 0], 'the checkpoint after the full-net phase');
+    assert.ok(kept.tensors.size > 0);
+    assert.deepEqual(fs.readdirSync(out).sort(), [CHECKPOINT_FILE, LOG_FILE, 'run.json'].sort(), 'no temp file left');
+    assert.equal(fs.readFileSync(path.join(out, LOG_FILE), 'utf8').trim().split('\n').length, 1);
   });
 });

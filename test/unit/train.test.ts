@@ -20,7 +20,7 @@ import { loadPredictorFile } from '../../src/accuracy/predictor';
 import sharp from 'sharp';
 import { readTflite } from '../../src/tflite/reader';
 import { onnx } from 'onnx-proto';
-import { tempDir } from '../helpers';
+import { cli, tempDir } from '../helpers';
 import { tempFileWriter } from '../../src/core/fs-atomic';
 
 const ort = require('onnxruntime-node') as typeof Ort;
@@ -205,7 +205,7 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     }
   });
 
-  it('evaluates a run trained on an image folder from any working directory', async () => {
+  it('evaluates a run trained on an image folder from any working directory, also through tailor eval --json and export', async () => {
     const root = path.join(tempDir(), 'colours');
     for (const [name, rgb] of Object.entries({ red: [230, 30, 30], blue: [30, 30, 230] })) {
       fs.mkdirSync(path.join(root, name), { recursive: true });
@@ -224,6 +224,25 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
       const { result, subnet } = evaluateSubnet(engine, net, d, { ...runArch(run, 'min'), r: 20 }, 8);
       assert.ok(result.top1 >= 0 && result.top1 <= 1 && result.images === d.test.count);
       subnet.dispose();
+      // The same run through the real CLI: eval --json prints exactly { arch, top1, images }, and
+      // export writes a model onnxruntime loads, whose metadata scores what eval printed.
+      const home = tempDir();
+      const evaluated = cli(['eval', '--supernet', out, '--arch', 'min', '--json'], home);
+      assert.equal(evaluated.status, 0, evaluated.stderr);
+      const json = JSON.parse(evaluated.stdout);
+      assert.deepEqual(Object.keys(json).sort(), ['arch', 'images', 'top1']);
+      assert.ok(json.top1 >= 0 && json.top1 <= 1, `top1 ${json.top1}`);
+      assert.deepEqual(json.arch, runArch(run, 'min'));
+      assert.equal(json.images, d.test.count);
+      const model = path.join(home, 'x.onnx');
+      const exported = cli(['export', '--supernet', out, '--arch', 'min', '--format', 'onnx', '--out', model], home);
+      assert.equal(exported.status, 0, exported.stderr);
+      const session = await ort.InferenceSession.create(model);
+      const y = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * 20 * 20), [1, 3, 20, 20]) });
+      assert.deepEqual(y[session.outputNames[0]].dims, [1, 2]);
+      await session.release();
+      const meta = onnx.ModelProto.decode(fs.readFileSync(model)).metadataProps;
+      assert.equal(meta.find((p) => p.key === 'top1')!.value, String(json.top1));
     } finally {
       process.chdir(cwd);
     }

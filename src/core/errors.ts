@@ -41,6 +41,10 @@ const MESSAGES = {
   DATA_DIR_IN_USE: { status: 409, text: (p: P) => `The data directory ${p.dir} is in use by another Tailor service; stop it or pass another --data-dir.` },
   INVALID_REQUEST: { status: 400, text: (p: P) => `Invalid request: ${p.reason}` },
   INVALID_CHECKPOINT: { status: 422, text: (p: P) => `Checkpoint ${p.file} cannot be used: ${p.reason}` },
+  DISK_FULL: {
+    status: 507,
+    text: (p: P) => `Out of disk space writing ${p.what ? `${p.what} ` : ''}${p.file} (${p.reason}; ${p.free} free there, ${p.size} to write): nothing was replaced, any previous version is intact${p.hint ? `; ${p.hint}` : ''}.`,
+  },
   INVALID_DATASET: { status: 422, text: (p: P) => `Dataset problem: ${p.reason}` },
   BATCH_TOO_LARGE: { status: 413, text: (p: P) => `A batch holds at most ${p.max} architectures; this one has ${p.count}.` },
   INVALID_ONNX: { status: 422, text: (p: P) => `${p.file} is not a valid ONNX model: ${p.reason}` },

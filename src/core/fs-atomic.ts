@@ -1,18 +1,72 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { TailorError } from './errors';
+
+/** What a failed write names in its error: the kind of file, and what to do after freeing space. */
+export interface WriteLabel {
+  what?: string;
+  hint?: string;
+}
+
+/**
+ * How the temp file's bytes are written: the one seam through which tests make a write fail the
+ * way a full disk does (a partial write, then ENOSPC).
+ */
+export const tempFileWriter = {
+  write: (fd: number, data: string | Uint8Array, _file: string): void => fs.writeFileSync(fd, data),
+};
+
+const OUT_OF_SPACE: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded' };
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let i = -1;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Free space for unprivileged writers on the file system holding `file` (its nearest existing folder). */
+function freeSpace(file: string): string {
+  let dir = path.dirname(file);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    const s = fs.statfsSync(dir);
+    return formatBytes(s.bavail * s.bsize);
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * DISK_FULL for an out-of-space error (ENOSPC, EDQUOT) while writing `file`; any other error is
+ * returned as it was. Call it after removing partial output, so the free space reported is real.
+ */
+export function diskFullError(e: unknown, file: string, bytes: number, label: WriteLabel = {}): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (!code || !(code in OUT_OF_SPACE)) return e;
+  return new TailorError('DISK_FULL', {
+    what: label.what, file, reason: `${code}: ${OUT_OF_SPACE[code]}`, free: freeSpace(file), size: formatBytes(bytes), hint: label.hint,
+  });
+}
 
 /**
  * Write via a temp file in the same directory, flushed to disk, then renamed: readers never see
- * a half-written file, and a crash or a full disk leaves the previous version in place.
+ * a half-written file, and a crash or a full disk leaves the previous version in place. Out of
+ * space, the temp file is removed and the error is DISK_FULL (naming the file and the free space).
  */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array, label: WriteLabel = {}): void {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
+    fs.mkdirSync(dir, { recursive: true });
     const fd = fs.openSync(tmp, 'w');
     try {
-      fs.writeFileSync(fd, data);
+      tempFileWriter.write(fd, data, file);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -20,7 +74,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw diskFullError(e, file, typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, label);
   }
   const dirFd = fs.openSync(dir, 'r');
   try {
@@ -30,6 +84,6 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
-export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+export function writeJsonAtomic(file: string, value: unknown, label: WriteLabel = {}): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', label);
 }

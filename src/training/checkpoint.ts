@@ -22,7 +22,7 @@ interface TensorEntry {
 /**
  * One file: magic, header length, JSON header (meta + tensor table), float32 data. Written
  * atomically (temp file, fsync, rename): an interrupted write or a full disk never replaces a
- * good checkpoint with a partial one.
+ * good checkpoint with a partial one (out of space: DISK_FULL, the temp file removed).
  */
 export function saveCheckpoint(file: string, meta: CheckpointMeta, tensors: Map<string, Tensor>): void {
   const entries: TensorEntry[] = [];
@@ -45,7 +45,7 @@ export function saveCheckpoint(file: string, meta: CheckpointMeta, tensors: Map<
     Buffer.from(c.buffer, c.byteOffset, c.byteLength).copy(body, at);
     at += c.byteLength;
   }
-  writeFileAtomic(file, Buffer.concat([prefix, header, body]));
+  writeFileAtomic(file, Buffer.concat([prefix, header, body]), { what: 'the checkpoint', hint: 'free some space, then resume the run (tailor train --resume; resume: true in a train job)' });
 }
 
 export interface LoadedCheckpoint {

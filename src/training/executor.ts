@@ -2,6 +2,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Tensor, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import { ConvNode, IrNode, LinearNode, ModelIR } from '../core/ir';
 import { Activation } from '../core/space';
+import { batchNormGrad, columnMeans } from './gradients';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
@@ -47,18 +48,8 @@ function activation(tf: typeof TF, x: Tensor, act: Activation | null): Tensor {
 }
 
 /**
- * Per-channel means of [n, c] rows as [1, c], as one average pool over all rows: on wasm that is
- * ~10x faster than a matMul with a row of ones and ~50x faster than tf.mean(axis 0).
- */
-function columnMeans(tf: typeof TF, rows: Tensor2D): Tensor2D {
-  const [n, c] = rows.shape;
-  return tf.reshape(tf.avgPool(tf.reshape(rows, [1, n, 1, c]) as Tensor4D, [n, 1], 1, 'valid'), [1, c]);
-}
-
-/**
- * Batch norm with batch statistics, as one op with its own gradient: autodiff through the
- * statistics would need outer products and axis-0 sums, the slowest kernels on wasm, while the
- * closed form needs two column sums (dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat))).
+ * Batch norm with batch statistics, as one op whose gradient is the closed form in
+ * gradients.ts (batchNormGrad): autodiff through the statistics is the slowest path on wasm.
  */
 export function batchNormTraining(tf: typeof TF, x: Tensor, bn: BnTensors): Tensor {
   const c = x.shape[x.rank - 1]!;
@@ -79,14 +70,7 @@ export function batchNormTraining(tf: typeof TF, x: Tensor, bn: BnTensors): Tens
     save([normalized, tf.mul(invStd, gamma)]);
     return {
       value: tf.reshape(tf.add(tf.mul(normalized, gamma), beta), input.shape),
-      gradFunc: (dy: Tensor | Tensor[], saved: Tensor[]) => {
-        const [xHat, scale] = saved as [Tensor2D, Tensor2D];
-        const dyRows = tf.reshape(dy as Tensor, [n, c]) as Tensor2D;
-        const meanDy = columnMeans(tf, dyRows);
-        const meanDyXHat = columnMeans(tf, tf.mul(dyRows, xHat) as Tensor2D);
-        const dx = tf.mul(scale, tf.sub(dyRows, tf.add(meanDy, tf.mul(xHat, meanDyXHat))));
-        return [tf.reshape(dx, input.shape), tf.reshape(tf.mul(meanDyXHat, n), [c]), tf.reshape(tf.mul(meanDy, n), [c])];
-      },
+      gradFunc: (dy: Tensor | Tensor[], saved: Tensor[]) => batchNormGrad(tf, dy as Tensor, saved, input.shape),
     };
   });
   return op(x, bn.gamma, bn.beta);

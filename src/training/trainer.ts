@@ -4,7 +4,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { NamedTensorMap, Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import { ArchConfig, maxArch } from '../core/arch';
 import { TailorError } from '../core/errors';
-import { writeJsonAtomic } from '../core/fs-atomic';
+import { diskFullError, writeJsonAtomic } from '../core/fs-atomic';
 import { buildIR } from '../core/ir';
 import { Rng, deriveSeed } from '../core/rng';
 import { SearchSpace } from '../core/space';
@@ -117,6 +117,18 @@ function restoreTeacher(tf: typeof TF, net: ElasticSupernet, loaded: LoadedCheck
     }
   }
   return new StaticNet(tf, arch, ir, weights);
+}
+
+/** One line more in log.jsonl; out of space, the log is cut back to its last whole line (DISK_FULL). */
+function appendLogLine(file: string, entry: EpochLog): void {
+  const line = JSON.stringify(entry) + '\n';
+  const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+  try {
+    fs.appendFileSync(file, line);
+  } catch (e) {
+    if (fs.existsSync(file)) fs.truncateSync(file, size);
+    throw diskFullError(e, file, Buffer.byteLength(line), { what: 'the training log', hint: "this epoch's checkpoint is saved: free some space, then resume the run (tailor train --resume; resume: true in a train job)" });
+  }
 }
 
 const RECALIBRATION_IMAGES = 500;
@@ -289,7 +301,7 @@ export async function trainSupernet(engine: Engine, options: TrainOptions): Prom
       saveCheckpoint(checkpointFile, { ...meta, ...done, updated: new Date().toISOString() }, tensors);
       optWeights.find((w) => w.name === 'iter')?.tensor.dispose();
       log.push(entry);
-      fs.appendFileSync(logFile, JSON.stringify(entry) + '\n');
+      appendLogLine(logFile, entry);
     }
   }
   return { outDir: options.outDir, log, resumedFrom };

@@ -33,60 +33,104 @@ async function on(backend: 'cpu' | 'wasm', fn: () => TF.Tensor): Promise<Float32
 const onCpu = (fn: () => TF.Tensor) => on('cpu', fn);
 const onWasm = (fn: () => TF.Tensor) => on('wasm', fn);
 
-const CASES = [1, 3, 5, 7].flatMap((k) => [1, 2].map((s) => ({ k, s })));
+type Pad = 'same' | 'valid' | number;
+
+interface GradCase {
+  k: number;
+  s: number;
+  pad: Pad;
+  b: number;
+  h: number;
+  w: number;
+  /** Regular conv: in and out channels (both orders, so both matMul operands get transposed). */
+  cin: number;
+  cout: number;
+  /** Depthwise conv: channels. */
+  c: number;
+  seed: number;
+}
+
+/**
+ * Every kernel size and stride with 'same' (TF's asymmetric padding at stride 2), 'valid' and a
+ * numeric pad, on seeded-random shapes: batch 1-3, heights and widths 8-17 with every parity
+ * combination of the two across the cases (even sizes make 'same' at stride 2 pad unevenly).
+ */
+function gradCases(): GradCase[] {
+  const out: GradCase[] = [];
+  [1, 3, 5, 7].forEach((k, ki) => [1, 2].forEach((s, si) => (['same', 'valid', 'numeric'] as const).forEach((padKind, pi) => {
+    const seed = 1000 * k + 100 * s + pi;
+    const rng = new Rng(seed);
+    // For each stride and padding, the four kernel sizes take the four (height, width) parities.
+    const [hOdd, wOdd] = [(ki + si + pi) % 2, (Math.floor(ki / 2) + pi) % 2];
+    const narrow = rng.int(1, 3);
+    const wide = rng.int(4, 6);
+    const [cin, cout] = (ki + pi) % 2 ? [wide, narrow] : [narrow, wide];
+    out.push({
+      k, s, seed, cin, cout,
+      pad: padKind === 'numeric' ? rng.int(0, k - 1) : padKind,
+      b: rng.int(1, 3),
+      h: 8 + 2 * rng.int(0, 4) + hOdd,
+      w: 8 + 2 * rng.int(0, 4) + wOdd,
+      c: rng.int(1, 6),
+    });
+  })));
+  return out;
+}
+
+const CASES = gradCases();
 
 describe('gradient kernels for the wasm backend (checked against tfjs on cpu)', () => {
   before(async () => {
     tf = (await initEngine('wasm')).tf;
   });
 
-  for (const { k, s } of CASES) {
-    // Both channel orders: the filter gradient transposes whichever operand is narrower.
-    for (const [cin, cout] of [[3, 4], [6, 2]]) {
-      it(`conv2d filter and input gradients, kernel ${k}, stride ${s}, ${cin}->${cout} channels`, async () => {
-        const rng = new Rng(k * 10 + s + cin);
-        const [b, h] = [2, 9 + k];
-        const pad = Math.floor(k / 2);
-        const x = random([b, h, h, cin], rng);
-        const filter = random([k, k, cin, cout], rng);
-        const ho = Math.floor((h + 2 * pad - k) / s) + 1;
-        const dy = random([b, ho, ho, cout], rng);
-        const attrs = { strides: s, pad, dilations: 1 };
-        const wantFilter = await onCpu(() =>
-          tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(x, [b, h, h, cin]), dy: tf.tensor4d(dy, [b, ho, ho, cout]) }, { ...attrs, filterShape: [k, k, cin, cout], dataFormat: 'NHWC' } as never) as TF.Tensor,
-        );
-        const wantInput = await onCpu(() =>
-          tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor4d(dy, [b, ho, ho, cout]), filter: tf.tensor4d(filter, [k, k, cin, cout]) }, { ...attrs, inputShape: [b, h, h, cin], dataFormat: 'NHWC' } as never) as TF.Tensor,
-        );
-        const gotFilter = await onWasm(() => conv2dFilterGrad(tf, tf.tensor4d(x, [b, h, h, cin]), tf.tensor4d(dy, [b, ho, ho, cout]), [k, k, cin, cout], attrs));
-        const gotInput = await onWasm(() => conv2dInputGrad(tf, [b, h, h, cin], tf.tensor4d(dy, [b, ho, ho, cout]), tf.tensor4d(filter, [k, k, cin, cout]), attrs));
-        assert.ok(relError(gotFilter, wantFilter) <= 1e-3, `filter: relative error ${relError(gotFilter, wantFilter)}`);
-        assert.ok(relError(gotInput, wantInput) <= 1e-3, `input: relative error ${relError(gotInput, wantInput)}`);
-      });
-    }
+  it('the cases cover even and odd heights and widths, both channel orders and every padding', () => {
+    for (const pad of ['same', 'valid', 'number']) assert.ok(CASES.some((c) => (typeof c.pad === 'number' ? 'number' : c.pad) === pad), pad);
+    for (const [hOdd, wOdd] of [[0, 0], [0, 1], [1, 0], [1, 1]]) assert.ok(CASES.some((c) => c.h % 2 === hOdd && c.w % 2 === wOdd && c.s === 2 && c.pad === 'same'), `h%2=${hOdd} w%2=${wOdd}`);
+    assert.ok(CASES.some((c) => c.cin < c.cout) && CASES.some((c) => c.cin > c.cout));
+  });
 
-    for (const pad of [Math.floor(k / 2), 'same'] as const) {
-      it(`depthwise input and filter gradients, kernel ${k}, stride ${s}, pad ${pad}`, async () => {
-        const rng = new Rng(k * 100 + s);
-        const [b, h, c] = [3, 8 + k, 5];
-        const x = random([b, h, h, c], rng);
-        const filter = random([k, k, c, 1], rng);
-        const info = tf.backend_util.computeConv2DInfo([b, h, h, c], [k, k, c, 1], [s, s], [1, 1], pad as never, undefined, true);
-        const dy = random([b, info.outHeight, info.outWidth, c], rng);
-        const dyShape: [number, number, number, number] = [b, info.outHeight, info.outWidth, c];
-        const attrs = { strides: s, pad, dilations: 1 };
-        const wantFilter = await onCpu(() =>
-          tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor4d(x, [b, h, h, c]), dy: tf.tensor4d(dy, dyShape) }, { ...attrs, filterShape: [k, k, c, 1] } as never) as TF.Tensor,
-        );
-        const wantInput = await onCpu(() =>
-          tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor4d(dy, dyShape), filter: tf.tensor4d(filter, [k, k, c, 1]) }, { ...attrs, inputShape: [b, h, h, c] } as never) as TF.Tensor,
-        );
-        const gotFilter = await onWasm(() => depthwiseFilterGrad(tf, tf.tensor4d(x, [b, h, h, c]), tf.tensor4d(dy, dyShape), [k, k, c, 1], attrs));
-        const gotInput = await onWasm(() => depthwiseInputGrad(tf, [b, h, h, c], tf.tensor4d(dy, dyShape), tf.tensor4d(filter, [k, k, c, 1]), attrs));
-        assert.ok(relError(gotFilter, wantFilter) <= 1e-3, `filter: relative error ${relError(gotFilter, wantFilter)}`);
-        assert.ok(relError(gotInput, wantInput) <= 1e-3, `input: relative error ${relError(gotInput, wantInput)}`);
-      });
-    }
+  for (const { k, s, pad, b, h, w, cin, cout, c, seed } of CASES) {
+    const attrs = { strides: s, pad, dilations: 1 };
+    it(`conv2d filter and input gradients, kernel ${k}, stride ${s}, pad ${pad}, x ${b}x${h}x${w}x${cin} -> ${cout} channels`, async () => {
+      const rng = new Rng(seed);
+      const info = tf.backend_util.computeConv2DInfo([b, h, w, cin], [k, k, cin, cout], [s, s], [1, 1], pad as never);
+      const xShape: [number, number, number, number] = [b, h, w, cin];
+      const dyShape: [number, number, number, number] = [b, info.outHeight, info.outWidth, cout];
+      const x = random(xShape, rng);
+      const filter = random([k, k, cin, cout], rng);
+      const dy = random(dyShape, rng);
+      const wantFilter = await onCpu(() =>
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(x, xShape), dy: tf.tensor4d(dy, dyShape) }, { ...attrs, filterShape: [k, k, cin, cout], dataFormat: 'NHWC' } as never) as TF.Tensor,
+      );
+      const wantInput = await onCpu(() =>
+        tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor4d(dy, dyShape), filter: tf.tensor4d(filter, [k, k, cin, cout]) }, { ...attrs, inputShape: xShape, dataFormat: 'NHWC' } as never) as TF.Tensor,
+      );
+      const gotFilter = await onWasm(() => conv2dFilterGrad(tf, tf.tensor4d(x, xShape), tf.tensor4d(dy, dyShape), [k, k, cin, cout], attrs));
+      const gotInput = await onWasm(() => conv2dInputGrad(tf, xShape, tf.tensor4d(dy, dyShape), tf.tensor4d(filter, [k, k, cin, cout]), attrs));
+      assert.ok(relError(gotFilter, wantFilter) <= 1e-3, `filter: relative error ${relError(gotFilter, wantFilter)}`);
+      assert.ok(relError(gotInput, wantInput) <= 1e-3, `input: relative error ${relError(gotInput, wantInput)}`);
+    });
+
+    it(`depthwise input and filter gradients, kernel ${k}, stride ${s}, pad ${pad}, x ${b}x${h}x${w}x${c}`, async () => {
+      const rng = new Rng(seed + 1);
+      const info = tf.backend_util.computeConv2DInfo([b, h, w, c], [k, k, c, 1], [s, s], [1, 1], pad as never, undefined, true);
+      const xShape: [number, number, number, number] = [b, h, w, c];
+      const dyShape: [number, number, number, number] = [b, info.outHeight, info.outWidth, c];
+      const x = random(xShape, rng);
+      const filter = random([k, k, c, 1], rng);
+      const dy = random(dyShape, rng);
+      const wantFilter = await onCpu(() =>
+        tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.tensor4d(x, xShape), dy: tf.tensor4d(dy, dyShape) }, { ...attrs, filterShape: [k, k, c, 1] } as never) as TF.Tensor,
+      );
+      const wantInput = await onCpu(() =>
+        tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: tf.tensor4d(dy, dyShape), filter: tf.tensor4d(filter, [k, k, c, 1]) }, { ...attrs, inputShape: xShape } as never) as TF.Tensor,
+      );
+      const gotFilter = await onWasm(() => depthwiseFilterGrad(tf, tf.tensor4d(x, xShape), tf.tensor4d(dy, dyShape), [k, k, c, 1], attrs));
+      const gotInput = await onWasm(() => depthwiseInputGrad(tf, xShape, tf.tensor4d(dy, dyShape), tf.tensor4d(filter, [k, k, c, 1]), attrs));
+      assert.ok(relError(gotFilter, wantFilter) <= 1e-3, `filter: relative error ${relError(gotFilter, wantFilter)}`);
+      assert.ok(relError(gotInput, wantInput) <= 1e-3, `input: relative error ${relError(gotInput, wantInput)}`);
+    });
   }
 
   it('tf.grads through conv and depthwise layers (our gradient configs) agree on wasm and cpu', async () => {

@@ -20,7 +20,8 @@ import { loadPredictorFile } from '../../src/accuracy/predictor';
 import sharp from 'sharp';
 import { readTflite } from '../../src/tflite/reader';
 import { onnx } from 'onnx-proto';
-import { tempDir } from '../helpers';
+import { cli, tempDir } from '../helpers';
+import { tempFileWriter } from '../../src/core/fs-atomic';
 
 const ort = require('onnxruntime-node') as typeof Ort;
 
@@ -31,6 +32,9 @@ let data: Dataset;
 const quick = (outDir: string): TrainOptions => ({
   space: { ...tiny, resolutions: [20] }, dataset: data, outDir, seed: 1, epochsScale: 0.001, batchSize: 32, resume: false, limit: 64, evalImages: 64,
 });
+// Progressive shrinking on a few hundred images, elastic resolution over two of the space's, one epoch per phase.
+const fewHundred = (outDir: string): TrainOptions => ({ ...quick(outDir), space: { ...tiny, resolutions: [20, 24] }, limit: 256 });
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe('progressive shrinking (tiny end-to-end run)', () => {
   before(async () => {
@@ -58,34 +62,59 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
   });
 
   let straight = '';
-  it('runs every phase on real data, logs each epoch, the loss falls, and an interrupted run resumes exactly', async () => {
+  it('runs every phase on a few hundred images at two resolutions, the loss falls, and a run stopped before its last phase resumes exactly', async () => {
     straight = path.join(tempDir(), 'straight');
-    const r = await trainSupernet(engine, quick(straight));
-    assert.deepEqual(r.log.map((e) => e.phase), ['teacher', 'kernel', 'depth-1', 'depth-2', 'expand-1', 'expand-2']);
-    assert.equal(fs.readFileSync(path.join(straight, LOG_FILE), 'utf8').trim().split('\n').length, 6);
-    assert.ok(r.log[5].ce < r.log[0].ce, `cross-entropy by phase: ${r.log.map((e) => e.ce.toFixed(3)).join(' ')}`);
-
     const interrupted = path.join(tempDir(), 'interrupted');
+    const fullNetLosses: number[] = []; // per batch of the full-net phase (onProgress reports the running mean)
+    let previous = { step: 0, loss: 0 };
+    const r = await trainSupernet(engine, {
+      ...fewHundred(straight),
+      onProgress: (p) => {
+        if (p.phase === 'teacher') {
+          fullNetLosses.push(p.step * p.loss - previous.step * previous.loss);
+          previous = p;
+        }
+        // What a run killed during its last phase leaves behind: the checkpoint after expand-1.
+        if (p.phase === 'expand-2' && p.step === 1) fs.cpSync(straight, interrupted, { recursive: true });
+      },
+    });
+    assert.deepEqual(r.log.map((e) => e.phase), ['teacher', 'kernel', 'depth-1', 'depth-2', 'expand-1', 'expand-2']);
+    assert.deepEqual(r.log.map((e) => e.images), Array(6).fill(256), 'one epoch of 256 images per phase');
+    assert.equal(fs.readFileSync(path.join(straight, LOG_FILE), 'utf8').trim().split('\n').length, 6);
+    // The loss falls: within the full-net phase (its last 3 batches against its first 3), and every
+    // later phase ends with a lower cross-entropy on the labels than the first epoch had.
+    assert.equal(fullNetLosses.length, 8);
+    const [early, late] = [mean(fullNetLosses.slice(0, 3)), mean(fullNetLosses.slice(-3))];
+    assert.ok(late < early - 0.05, `full-net phase: mean loss of the last 3 batches ${late.toFixed(3)}, of the first 3 ${early.toFixed(3)} (margin ${(early - late).toFixed(3)}, needs > 0.05); per batch: ${fullNetLosses.map((l) => l.toFixed(3)).join(' ')}`);
+    for (const e of r.log.slice(1)) {
+      assert.ok(e.ce < r.log[0].ce, `${e.phase}: cross-entropy ${e.ce.toFixed(3)} is not below the first epoch's ${r.log[0].ce.toFixed(3)} (margin ${(r.log[0].ce - e.ce).toFixed(3)}); by phase: ${r.log.map((x) => x.ce.toFixed(3)).join(' ')}`);
+    }
+
+    // Over an existing run without --resume: refused. A resume stopped at its first step leaves the
+    // checkpoint as it was; resumed again, the last phase ends bit-identical to the uninterrupted run.
+    const checkpoint = path.join(interrupted, CHECKPOINT_FILE);
+    assert.equal(loadCheckpoint(checkpoint).meta.phase, 5, 'checkpoint after expand-1');
+    await assert.rejects(trainSupernet(engine, fewHundred(interrupted)), (e: unknown) => e instanceof TailorError && /--resume/.test(e.message));
     const abort = new AbortController();
-    await assert.rejects(trainSupernet(engine, { ...quick(interrupted), signal: abort.signal, onProgress: (p) => p.phase === 'depth-2' && abort.abort() }));
-    assert.equal(loadCheckpoint(path.join(interrupted, CHECKPOINT_FILE)).meta.phase, 3, 'checkpoint after depth-1');
-    await assert.rejects(trainSupernet(engine, quick(interrupted)), (e: unknown) => e instanceof TailorError && /--resume/.test(e.message));
-    const resumed = await trainSupernet(engine, { ...quick(interrupted), resume: true });
-    assert.deepEqual(resumed.resumedFrom, { phase: 'depth-2', epoch: 0 });
+    await assert.rejects(trainSupernet(engine, { ...fewHundred(interrupted), resume: true, signal: abort.signal, onProgress: () => abort.abort() }));
+    assert.equal(loadCheckpoint(checkpoint).meta.phase, 5, 'the stopped resume wrote no checkpoint');
+    const resumed = await trainSupernet(engine, { ...fewHundred(interrupted), resume: true });
+    assert.deepEqual(resumed.resumedFrom, { phase: 'expand-2', epoch: 0 });
+    assert.deepEqual(resumed.log.map((e) => e.ce), r.log.slice(5).map((e) => e.ce));
     const a = loadCheckpoint(path.join(straight, CHECKPOINT_FILE));
-    const b = loadCheckpoint(path.join(interrupted, CHECKPOINT_FILE));
+    const b = loadCheckpoint(checkpoint);
     assert.deepEqual([...b.tensors.keys()].sort(), [...a.tensors.keys()].sort());
     for (const [name, t] of a.tensors) assert.deepEqual(b.tensors.get(name)!.data, t.data, `${name} differs after resume`);
 
-    // Export with inherited weights: onnxruntime matches tfjs on 100 test images and scores exactly what eval reports.
+    // Export with inherited weights: onnxruntime matches tfjs on 100 test images and scores exactly what eval reports (on 1000).
     const { net, data: d, run } = await openRun(engine, straight, tempDir());
     const arch = runArch(run, 'random:5');
-    const { result, subnet } = evaluateSubnet(engine, net, d, { ...arch, r: 20 }, 300);
+    const { result, subnet } = evaluateSubnet(engine, net, d, { ...arch, r: 20 }, 300, 1000);
     const session = await ort.InferenceSession.create(exportOnnx(subnet.ir, { weights: subnet.weightProvider('test'), metadata: subnetMetadata(run, result, subnet) }));
     let correct = 0;
     let maxDiff = 0;
-    for (let i = 0; i < d.test.count; i += 500) {
-      const idx = Array.from({ length: Math.min(500, d.test.count - i) }, (_, j) => i + j);
+    for (let i = 0; i < result.images; i += 500) {
+      const idx = Array.from({ length: Math.min(500, result.images - i) }, (_, j) => i + j);
       const batch = toTensor(engine.tf, d, d.test, idx, 20);
       const x = batch.x.transpose([0, 3, 1, 2]); // NHWC -> NCHW
       const xs = (await x.data()) as Float32Array;
@@ -103,7 +132,8 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     }
     await session.release();
     assert.ok(maxDiff < 1e-4, `max abs logit difference ${maxDiff}`);
-    assert.equal(correct / d.test.count, result.top1, 'the exported model scores what eval reports');
+    assert.equal(result.images, 1000);
+    assert.equal(correct / result.images, result.top1, 'the exported model scores what eval reports');
     subnet.dispose();
   });
 
@@ -179,7 +209,7 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
       // protocol (cached in the run), top-1 as tailor eval reports it, latency measured on the attached device.
       const measured = path.join(home, 'measured');
       const cachedBefore = fs.readFileSync(path.join(straight, MEASUREMENTS_FILE), 'utf8').trim().split('\n').length;
-      await search({ ...opts, out: measured, maxSubnets: 2, rescore: 4, measure: true }, { home });
+      await search({ ...opts, out: measured, maxSubnets: 2, rescore: 4, measure: true, testImages: 1000 }, { home });
       const m = JSON.parse(fs.readFileSync(path.join(measured, 'loose', 'pareto.json'), 'utf8'));
       const { net, data: d } = await openRun(engine, straight, tempDir());
       const protocol = loadPredictorFile(straight, tiny).protocol;
@@ -188,7 +218,7 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
         assert.ok(s.latencyMs['local-cpu'].measured > 0);
         assert.equal(s.top1Source, 'validation');
         assert.equal(s.predictedTop1, (await measureSubnet(engine, net, d, tiny, s.arch, protocol)).top1, 'predictedTop1 is the validation score');
-        const { result, subnet } = evaluateSubnet(engine, net, d, s.arch, protocol.bnImages);
+        const { result, subnet } = evaluateSubnet(engine, net, d, s.arch, protocol.bnImages, 1000);
         assert.equal(s.measuredTop1, result.top1);
         subnet.dispose();
       }
@@ -212,7 +242,7 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     }
   });
 
-  it('evaluates a run trained on an image folder from any working directory', async () => {
+  it('evaluates a run trained on an image folder from any working directory, also through tailor eval --json and export', async () => {
     const root = path.join(tempDir(), 'colours');
     for (const [name, rgb] of Object.entries({ red: [230, 30, 30], blue: [30, 30, 230] })) {
       fs.mkdirSync(path.join(root, name), { recursive: true });
@@ -231,6 +261,25 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
       const { result, subnet } = evaluateSubnet(engine, net, d, { ...runArch(run, 'min'), r: 20 }, 8);
       assert.ok(result.top1 >= 0 && result.top1 <= 1 && result.images === d.test.count);
       subnet.dispose();
+      // The same run through the real CLI: eval --json prints exactly { arch, top1, images }, and
+      // export writes a model onnxruntime loads, whose metadata scores what eval printed.
+      const home = tempDir();
+      const evaluated = cli(['eval', '--supernet', out, '--arch', 'min', '--json'], home);
+      assert.equal(evaluated.status, 0, evaluated.stderr);
+      const json = JSON.parse(evaluated.stdout);
+      assert.deepEqual(Object.keys(json).sort(), ['arch', 'images', 'top1']);
+      assert.ok(json.top1 >= 0 && json.top1 <= 1, `top1 ${json.top1}`);
+      assert.deepEqual(json.arch, runArch(run, 'min'));
+      assert.equal(json.images, d.test.count);
+      const model = path.join(home, 'x.onnx');
+      const exported = cli(['export', '--supernet', out, '--arch', 'min', '--format', 'onnx', '--out', model], home);
+      assert.equal(exported.status, 0, exported.stderr);
+      const session = await ort.InferenceSession.create(model);
+      const y = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * 20 * 20), [1, 3, 20, 20]) });
+      assert.deepEqual(y[session.outputNames[0]].dims, [1, 2]);
+      await session.release();
+      const meta = onnx.ModelProto.decode(fs.readFileSync(model)).metadataProps;
+      assert.equal(meta.find((p) => p.key === 'top1')!.value, String(json.top1));
     } finally {
       process.chdir(cwd);
     }
@@ -263,7 +312,49 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
 
   it('refuses a checkpoint of another space', async () => {
     const out = path.join(tempDir(), 'other');
-    await trainSupernet(engine, { ...quick(out), epochsScale: 0.001, limit: 32 }).catch(() => undefined);
-    await assert.rejects(trainSupernet(engine, { ...quick(out), resume: true, space: { ...getSpace('ofa-mbv3-w1.0'), resolutions: [128] } }), (e: unknown) => e instanceof TailorError && e.code === 'INVALID_CHECKPOINT');
+    fs.cpSync(straight, out, { recursive: true });
+    await assert.rejects(trainSupernet(engine, { ...fewHundred(out), resume: true, space: { ...getSpace('ofa-mbv3-w1.0'), resolutions: [128] } }), (e: unknown) => e instanceof TailorError && e.code === 'INVALID_CHECKPOINT');
+  });
+
+  it('out of disk space at a checkpoint: DISK_FULL naming the file and the free space, the previous checkpoint intact and loadable, no temp file left', async () => {
+    const out = path.join(tempDir(), 'disk-full');
+    const checkpoint = path.join(out, CHECKPOINT_FILE);
+    let good: Buffer | null = null;
+    const write = tempFileWriter.write;
+    // Once a good checkpoint exists, the next one hits a full disk: half its bytes land in the
+    // temp file, then the write fails with the kernel's own ENOSPC (/dev/full).
+    tempFileWriter.write = (fd, bytes, file) => {
+      if (file !== checkpoint || !good) return write(fd, bytes, file);
+      const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+      fs.writeSync(fd, data.subarray(0, data.length >> 1));
+      if (!fs.existsSync('/dev/full')) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      const full = fs.openSync('/dev/full', 'w');
+      try {
+        fs.writeSync(full, data);
+      } finally {
+        fs.closeSync(full);
+      }
+    };
+    let error: unknown;
+    try {
+      await trainSupernet(engine, { ...quick(out), limit: 32, onProgress: (p) => { if (p.phase === 'kernel') good ??= fs.readFileSync(checkpoint); } });
+    } catch (e) {
+      error = e;
+    } finally {
+      tempFileWriter.write = write;
+    }
+    assert.ok(error instanceof TailorError && error.code === 'DISK_FULL', String(error));
+    assert.equal(error.exitCode, 2, 'the CLI exits 2');
+    assert.equal(error.status, 507);
+    assert.match(error.message, /^Out of disk space writing the checkpoint /);
+    assert.ok(error.message.includes(`${checkpoint} (ENOSPC: no space left on the device; `), error.message);
+    assert.match(error.message, /; [\d.]+ (B|KiB|MiB|GiB|TiB) free there, [\d.]+ MiB to write\): nothing was replaced/);
+    assert.ok(good, 'a first checkpoint was written');
+    assert.ok(fs.readFileSync(checkpoint).equals(good), 'the previous checkpoint is byte-identical');
+    const kept = loadCheckpoint(checkpoint);
+    assert.deepEqual([kept.meta.phase, kept.meta.epoch], [1, 0], 'the checkpoint after the full-net phase');
+    assert.ok(kept.tensors.size > 0);
+    assert.deepEqual(fs.readdirSync(out).sort(), [CHECKPOINT_FILE, LOG_FILE, 'run.json'].sort(), 'no temp file left');
+    assert.equal(fs.readFileSync(path.join(out, LOG_FILE), 'utf8').trim().split('\n').length, 1);
   });
 });

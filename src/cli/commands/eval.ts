@@ -11,6 +11,7 @@ export async function run(opts: { supernet: string; arch: string; images: number
   const { net, data } = await openRun(engine, opts.supernet, path.join(workspace(global.home).root, '.tailor', 'cache'));
   const { result, subnet } = evaluateSubnet(engine, net, data, arch, opts.images);
   subnet.dispose();
-  if (opts.json) return printJson({ arch: result.arch, top1: result.top1, images: result.images, bnImages: result.bnImages });
+  // The JSON keys are exactly those documented: top1 is a fraction in [0, 1] of `images` test images.
+  if (opts.json) return printJson({ arch: result.arch, top1: result.top1, images: result.images });
   console.log(`top-1 ${(result.top1 * 100).toFixed(2)}% on ${result.images} test images (BN recalibrated on ${result.bnImages} validation images)`);
 }

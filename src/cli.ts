@@ -267,6 +267,8 @@ async function main(): Promise<void> {
       return;
     }
     if (e instanceof TailorError) {
+      // An unexpected error reported as a TailorError (e.g. by the gate, for its exit code): its stack, for a bug report.
+      if (e.cause instanceof Error && !(e.cause instanceof TailorError) && e.code === 'GATE_FAILED') process.stderr.write(`${e.cause.stack}\n`);
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = e.exitCode;
       return;

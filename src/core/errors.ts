@@ -50,6 +50,9 @@ const MESSAGES = {
   MODEL_NOT_FOUND: { status: 404, text: (p: P) => `Model file ${p.file} does not exist${p.detail ? ` (${p.detail})` : ''}.` },
   MODEL_PATH_FORBIDDEN: { status: 403, text: (p: P) => `Model path "${p.path}" is ${p.reason}.` },
   INVALID_BASELINE: { status: 422, text: (p: P) => `Baseline ${p.file} cannot be used: ${p.reason}` },
+  CANNOT_WRITE: { status: 500, text: (p: P) => `Cannot write ${p.what} ${p.file}: ${p.reason}` },
+  // Not exit 1: that means "a budget is exceeded", and no budget was judged.
+  GATE_FAILED: { status: 500, text: (p: P) => `The gate stopped on an unexpected error, so no budget was judged: ${p.reason}` },
   INCOMPLETE_FIGURE: { status: 422, text: (p: P) => `Budget "${p.budget}": cannot gate ${p.metric} of ${p.file}: ${p.reason}` },
   MODEL_TOO_LARGE: { status: 413, text: (p: P) => `The uploaded model is larger than the upload limit of ${p.limit}; put it in the server's model directory (--model-dir) and pass its path instead.` },
   BUDGETS_NOT_MET: { status: 422, exit: 1, text: (p: P) => `No subnet of ${p.space} meets target "${p.target}" (${p.budgets}) after ${p.evaluated} evaluated; the binding budget: ${p.binding}. Closest: ${p.closest}` },
@@ -95,8 +98,10 @@ export class TailorError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly params: P = {},
+    /** The error behind it (e.g. an fs error), kept for its stack. */
+    options?: { cause?: unknown },
   ) {
-    super(MESSAGES[code].text(params));
+    super(MESSAGES[code].text(params), options);
     this.name = 'TailorError';
     this.status = MESSAGES[code].status;
     const entry = MESSAGES[code] as { exit?: number };

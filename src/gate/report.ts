@@ -166,5 +166,9 @@ export function applyBaseline(results: BudgetResult[], baseline: JsonBudgetRepor
 
 /** The JSON report written atomically: a crash never leaves a half-written baseline. */
 export function saveBaseline(file: string, report: Pick<GateReport, 'results'>): void {
-  writeJsonAtomic(file, toJsonReport(report));
+  try {
+    writeJsonAtomic(file, toJsonReport(report));
+  } catch (e) {
+    throw new TailorError('CANNOT_WRITE', { what: 'the baseline', file, reason: (e as Error).message }, { cause: e });
+  }
 }

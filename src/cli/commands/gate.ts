@@ -1,4 +1,6 @@
 import * as path from 'node:path';
+import { TailorError } from '../../core/errors';
+import { unwritableReason } from '../../core/fs-atomic';
 import { fileModelResolver, findGateConfig, parseGateConfig } from '../../gate/config';
 import { GateService, tableLatency } from '../../gate/gate';
 import { readBaseline, saveBaseline } from '../../gate/report';
@@ -25,12 +27,25 @@ const shown = (file: string) => {
  * only for `measure: true`.
  */
 export async function run(opts: GateOptions, global: GlobalOptions): Promise<void> {
+  try {
+    await gate(opts, global);
+  } catch (e) {
+    // cli.ts makes any other error "internal error", exit 1: which CI would read as "over budget".
+    if (e instanceof TailorError) throw e;
+    throw new TailorError('GATE_FAILED', { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
+  }
+}
+
+async function gate(opts: GateOptions, global: GlobalOptions): Promise<void> {
   const found = findGateConfig({ config: opts.config });
   process.stderr.write(`tailor gate: budgets from ${shown(found.file)}${found.found === 'package.json' ? ' ("tailor" key)' : ''}\n`);
   const { devices, latency } = services(global);
   const budgets = parseGateConfig(found.raw, { source: found.file, devices, resolveModel: fileModelResolver(path.dirname(found.file), found.file) });
   // Checked before any work: a typo in --baseline fails in a second, not after measuring.
   const baseline = opts.baseline !== undefined ? { file: shown(path.resolve(opts.baseline)), report: readBaseline(path.resolve(opts.baseline)) } : undefined;
+  const saveTo = opts.saveBaseline !== undefined ? path.resolve(opts.saveBaseline) : undefined;
+  const unwritable = saveTo && unwritableReason(saveTo);
+  if (unwritable) throw new TailorError('INVALID_OPTION', { option: '--save-baseline', reason: `cannot write ${shown(saveTo)}: ${unwritable}` });
   const gate = new GateService(devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(devices), tableLatency(latency));
   const warned = new Set<string>(); // one line per stale table, not one per budget
   const report = await gate.run(budgets, {
@@ -42,9 +57,9 @@ export async function run(opts: GateOptions, global: GlobalOptions): Promise<voi
     onProgress: process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
   });
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  if (opts.saveBaseline !== undefined) {
-    saveBaseline(path.resolve(opts.saveBaseline), report);
-    process.stderr.write(`tailor gate: baseline saved to ${shown(path.resolve(opts.saveBaseline))}\n`);
+  if (saveTo) {
+    saveBaseline(saveTo, report);
+    process.stderr.write(`tailor gate: baseline saved to ${shown(saveTo)}\n`);
   }
   process.stdout.write(REPORTERS[opts.format](report));
   process.exitCode = report.passed ? 0 : 1;

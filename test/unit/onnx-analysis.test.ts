@@ -16,7 +16,8 @@ import { exportOnnx } from '../../src/export/onnx';
 import { seededWeights } from '../../src/export/weights';
 import { tensorDataProblem, tensorValues } from '../../src/analysis/tensors';
 import { REPO, cli, tempDir } from '../helpers';
-import { DT, Graph, floatTensor, int64Tensor, tensorAttr } from '../onnx-graphs';
+import { writeExternalModel } from '../gate-fixtures';
+import { DT, Graph, float, floatTensor, int64Tensor, tensorAttr } from '../onnx-graphs';
 
 const volume = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 
@@ -101,24 +102,50 @@ describe('ONNX analysis: params and MACs by hand (onnx-tool conventions)', () =>
     cost('Unsqueeze', ['x', 'axes']);
     const n = byName(analyzeOnnx(g.bytes()));
     const elements = 2 * 4 * 6 * 6;
-    const expected: Record<string, [number, number]> = {
-      BatchNormalization: [16, elements * (1 + 24 + 4 + 1 + 1)], // add, sqrt, div, add, mul
-      Sigmoid: [0, elements * 32], // exp
-      Tanh: [0, elements * 2 * 38], // onnx-tool: twice (exp + 2 adds + div)
-      HardSwish: [0, elements * 5], // 2 mul + add + 2 compares
-      Clip: [0, elements * 2], // bounds are settings, not weights
-      Div: [1, elements * 4],
-      Softmax: [0, elements * 36], // exp + div
-      Add: [4, elements],
-      Max: [0, elements * 2], // one op per input beyond the first
-      Erf: [0, 0],
-      ReduceMean: [0, elements],
-      Resize: [0, 2 * 4 * 12 * 12 * 4], // 4 per output element (linear)
-      nearest: [0, 0],
-      LayerNormalization: [12, elements * 7 + 2 * 4 * 6 * 29], // 3 mul + 4 add per element; add + sqrt + div per row
-      Unsqueeze: [0, 0], // int64 axes are settings
+    const same = [2, 4, 6, 6];
+    const expected: Record<string, [number[], number, number]> = {
+      BatchNormalization: [same, 16, elements * (1 + 24 + 4 + 1 + 1)], // add, sqrt, div, add, mul
+      Sigmoid: [same, 0, elements * 32], // exp
+      Tanh: [same, 0, elements * 2 * 38], // onnx-tool: twice (exp + 2 adds + div)
+      HardSwish: [same, 0, elements * 5], // 2 mul + add + 2 compares
+      Clip: [same, 0, elements * 2], // bounds are settings, not weights
+      Div: [same, 1, elements * 4],
+      Softmax: [same, 0, elements * 36], // exp + div
+      Add: [same, 4, elements], // [4, 1, 1] broadcast over [2, 4, 6, 6]
+      Max: [same, 0, elements * 2], // one op per input beyond the first
+      Erf: [same, 0, 0],
+      ReduceMean: [[2, 4, 1, 1], 0, elements], // keepdims defaults to 1
+      Resize: [[2, 4, 12, 12], 0, 2 * 4 * 12 * 12 * 4], // scales 1, 1, 2, 2; 4 per output element (linear)
+      nearest: [[2, 4, 12, 12], 0, 0],
+      LayerNormalization: [same, 12, elements * 7 + 2 * 4 * 6 * 29], // 3 mul + 4 add per element; add + sqrt + div per row
+      Unsqueeze: [[2, 4, 1, 1, 6, 6], 0, 0], // int64 axes are settings; new dims at output axes 2 and 3
     };
-    for (const [name, [params, macs]] of Object.entries(expected)) assert.deepEqual([n.get(name)!.params, n.get(name)!.macs], [params, macs], name);
+    for (const [name, [shape, params, macs]] of Object.entries(expected)) assert.deepEqual([n.get(name)!.outputShapes, n.get(name)!.params, n.get(name)!.macs], [[shape], params, macs], name);
+  });
+
+  it('grouped Conv, AveragePool, GlobalMaxPool, Mul, Sub, HardSigmoid', () => {
+    const g = new Graph(13).input('x', [1, 8, 10, 10]);
+    g.init(floatTensor('gw', [12, 4, 3, 3]), floatTensor('gb', [12]), floatTensor('scale', [8, 1, 1]), floatTensor('shift', [8, 1, 1]));
+    g.op('Conv', ['x', 'gw', 'gb'], { pads: [1, 1, 1, 1], group: 2 }, { name: 'grouped' });
+    g.op('AveragePool', ['x'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, { name: 'avg' });
+    g.op('GlobalMaxPool', ['x'], {}, { name: 'gmax' });
+    g.op('Mul', ['x', 'scale'], {}, { name: 'mul' });
+    g.op('Sub', ['x', 'shift'], {}, { name: 'sub' });
+    g.op('HardSigmoid', ['x'], { alpha: float(0.2) }, { name: 'hsig' });
+    const n = byName(analyzeOnnx(g.bytes()));
+    const expected: Record<string, [number[], number, number]> = {
+      // 2 groups of 4 input channels: each of the 12 x 10 x 10 outputs reads 4 x 3 x 3 weights, plus its bias add
+      grouped: [[1, 12, 10, 10], 12 * 4 * 9 + 12, 1200 * 36 + 1200],
+      // (10 + 1 + 1 - 3) / 2 + 1 = 5: 200 outputs x 9 window elements
+      avg: [[1, 8, 5, 5], 0, 200 * 9],
+      // one compare per input element
+      gmax: [[1, 8, 1, 1], 0, 800],
+      mul: [[1, 8, 10, 10], 8, 800],
+      sub: [[1, 8, 10, 10], 8, 800],
+      // mul + add + 2 compares per element
+      hsig: [[1, 8, 10, 10], 0, 800 * 4],
+    };
+    for (const [name, [shape, params, macs]] of Object.entries(expected)) assert.deepEqual([n.get(name)!.outputShapes, n.get(name)!.params, n.get(name)!.macs], [[shape], params, macs], name);
   });
 
   it('counts float Constant outputs as weights and integer ones not; typed and raw initializers alike', () => {
@@ -137,6 +164,53 @@ describe('ONNX analysis: params and MACs by hand (onnx-tool conventions)', () =>
       assert.deepEqual([n.get('mm')!.params, n.get('mul')!.params, n.get('r1')!.params, n.get('r2')!.params], [20, 5, 0, 0], encoding);
       assert.equal(a.params, 25);
     }
+  });
+});
+
+describe('ONNX analysis: shapes of the data-movement ops by hand', () => {
+  const shapes = (a: ModelAnalysis) => Object.fromEntries(a.nodes.map((n) => [n.name, n.outputShapes]));
+
+  it('Concat, Split, Slice, Pad, Transpose, Squeeze, Flatten (settings as inputs, opset 13)', () => {
+    const g = new Graph(13).input('x', [1, 8, 10, 10]).input('y', [1, 12, 10, 10]).input('p', [1, 8, 1, 1]);
+    g.init(int64Tensor('sizes', [3, 5]), int64Tensor('starts', [1, -3]), int64Tensor('ends', [9, 1000]), int64Tensor('axes', [2, 3]), int64Tensor('steps', [2, 1]));
+    g.init(int64Tensor('pads', [0, 0, 1, 2, 0, 0, 3, 4]), int64Tensor('sq', [2, 3]));
+    g.op('Concat', ['x', 'y'], { axis: 1 }, { name: 'concat' });
+    g.op('Split', ['x', 'sizes'], { axis: 1 }, { name: 'split', outputs: 2 });
+    g.op('Slice', ['x', 'starts', 'ends', 'axes', 'steps'], {}, { name: 'slice' });
+    g.op('Pad', ['x', 'pads'], {}, { name: 'pad' });
+    g.op('Transpose', ['x'], { perm: [0, 2, 3, 1] }, { name: 'transpose' });
+    g.op('Squeeze', ['p', 'sq'], {}, { name: 'squeeze' });
+    g.op('Flatten', ['x'], {}, { name: 'flatten' });
+    g.op('Flatten', ['x'], { axis: 2 }, { name: 'flatten2' });
+    const a = analyzeOnnx(g.bytes());
+    assert.deepEqual(shapes(a), {
+      concat: [[1, 20, 10, 10]], // 8 + 12 channels
+      split: [[1, 3, 10, 10], [1, 5, 10, 10]], // sizes 3 and 5 along axis 1
+      slice: [[1, 8, 4, 3]], // H: 1, 3, 5, 7 (step 2 before 9); W: -3 -> 7 up to the clamped end 10
+      pad: [[1, 8, 14, 16]], // H + 1 + 3, W + 2 + 4
+      transpose: [[1, 10, 10, 8]],
+      squeeze: [[1, 8]],
+      flatten: [[1, 800]], // axis 1: 1 x (8 x 10 x 10)
+      flatten2: [[8, 100]], // axis 2: (1 x 8) x (10 x 10)
+    });
+    assert.equal(a.macs, 0, 'data movement costs no MACs');
+    assert.equal(a.params, 0, 'sizes, bounds, pads and axes are settings');
+  });
+
+  it('the attribute forms of opset 7-10 (Slice, Pad, Split, Squeeze)', () => {
+    const g = new Graph(9).input('x', [1, 8, 10, 10]).input('v', [1, 8]);
+    g.op('Slice', ['x'], { starts: [1, 2], ends: [9, -1], axes: [2, 3] }, { name: 'slice' });
+    g.op('Pad', ['x'], { pads: [0, 0, 1, 1, 0, 0, 2, 3] }, { name: 'pad' });
+    g.op('Split', ['x'], { axis: 1, split: [2, 6] }, { name: 'split', outputs: 2 });
+    g.op('Split', ['x'], { axis: 2 }, { name: 'halves', outputs: 2 });
+    g.op('Squeeze', ['v'], { axes: [0] }, { name: 'squeeze' });
+    assert.deepEqual(shapes(analyzeOnnx(g.bytes())), {
+      slice: [[1, 8, 8, 7]], // H 1..9; W 2 up to -1 = 9
+      pad: [[1, 8, 13, 14]], // H + 1 + 2, W + 1 + 3
+      split: [[1, 2, 10, 10], [1, 6, 10, 10]],
+      halves: [[1, 8, 5, 10], [1, 8, 5, 10]], // no sizes: equal parts
+      squeeze: [[8]],
+    });
   });
 });
 

@@ -38,6 +38,7 @@ const MESSAGES = {
   BATCH_TOO_LARGE: { status: 413, text: (p: P) => `A batch holds at most ${p.max} architectures; this one has ${p.count}.` },
   INVALID_ONNX: { status: 422, text: (p: P) => `${p.file} is not a valid ONNX model: ${p.reason}` },
   UNSUPPORTED_OPSET: { status: 422, text: (p: P) => `${p.file} uses ONNX opset ${p.opset}; model analysis supports opset ${p.min} and later.` },
+  UNKNOWN_OP: { status: 422, text: (p: P) => `${p.file} has ${p.count} node(s) of ops the analysis cannot infer shapes for or count: ${p.nodes}. To analyse the rest (a partial analysis, marked "partial", that leaves them and what depends on them out), ${p.hint}.` },
   MISSING_INPUT_SHAPE: { status: 422, text: (p: P) => `Input "${p.input}" of ${p.file} has a dynamic shape (${p.shape}); pass its size with --input-shape ${p.input}:${p.example}` },
   INVALID_INPUT_SHAPE: { status: 400, text: (p: P) => `Invalid --input-shape "${p.value}": ${p.reason}` },
   NO_FEASIBLE_ARCH: { status: 422, text: (p: P) => `No architecture of space "${p.space}" meets the budgets (${p.budgets}): ${p.evaluated} evaluated, the closest has ${p.closest}.` },

@@ -175,7 +175,7 @@ describe('gate: config schema', () => {
     const budget = (b: Record<string, unknown>) => ({ budgets: [{ name: 'b', model: 'm.onnx', limits: { size: '1 MB' }, ...b }] });
     bad({ budget: [] }, /unknown field "budget"/);
     bad({ budgets: [] }, /"budgets" is empty/);
-    bad(budget({ modle: 'x' }), /budgets\[0\] \("b"\)\.modle: unknown field \(known: name, model, inputShape, limits, measure\)/);
+    bad(budget({ modle: 'x' }), /budgets\[0\] \("b"\)\.modle: unknown field \(known: name, model, inputShape, limits, measure, allowUnknownOps\)/);
     bad(budget({ limits: { sise: '1 MB' } }), /budgets\[0\] \("b"\)\.limits\.sise: unknown field \(known: size, params, macs, latency\)/);
     bad(budget({ limits: { size: '5 XB' } }), /limits\.size: unknown size unit "XB" in "5 XB"/);
     bad(budget({ limits: { params: '2.5 MB' } }), /limits\.params: unknown count unit "MB"/);
@@ -186,6 +186,7 @@ describe('gate: config schema', () => {
     bad(budget({ model: 'missing.onnx' }), /budgets\[0\] \("b"\)\.model: model file "missing\.onnx" not found \(looked for .*missing\.onnx\)/);
     bad(budget({ measure: true }), /measure: true needs a latency limit/);
     bad(budget({ measure: 'yes' }), /measure: must be true or false/);
+    bad(budget({ allowUnknownOps: 'yes' }), /allowUnknownOps: must be true or false/);
     bad(budget({ measure: true, limits: { latency: { note10: '30 ms' } } }), /measure: device "note10" is a table-only device/);
     bad(budget({ inputShape: 'input:1xAx3' }), /inputShape: "input:1xAx3": dims must be positive integers/);
     bad(budget({ name: '' }), /name: must be a non-empty string/);

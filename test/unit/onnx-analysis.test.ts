@@ -269,7 +269,16 @@ describe('ONNX analysis: dynamic inputs', () => {
 });
 
 describe('ONNX analysis: unsupported ops and run-time values', () => {
-  it('stops shape propagation only for what depends on an unsupported op', () => {
+  it('refuses a model with unknown ops by default, naming the nodes and op types', () => {
+    const g = new Graph(13).input('x', [1, 8, 4, 4]);
+    g.op('Relu', [g.op('DepthToSpace', ['x'], { blocksize: 2 }, { name: 'd2s' })], {}, { name: 'relu' });
+    g.op('Foo', ['x'], {}, { name: 'custom', domain: 'com.example' });
+    rejects(() => analyzeOnnx(g.bytes(), { file: 'net.onnx' }), 'UNKNOWN_OP',
+      /^net\.onnx has 2 node\(s\) of ops the analysis cannot infer shapes for or count: node "d2s" \(DepthToSpace\), node "custom" \(com\.example\.Foo\)\. .*partial.*pass --allow-unknown-ops\.$/);
+    rejects(() => analyzeOnnx(g.bytes(), { allowUnknownOpsHint: 'send "allowUnknownOps": true' }), 'UNKNOWN_OP', /send "allowUnknownOps": true\.$/);
+  });
+
+  it('with allowUnknownOps, stops shape propagation only for what depends on an unsupported op', () => {
     const g = new Graph(13).input('x', [1, 8, 4, 4]).input('target', [2], DT.INT64);
     g.init(floatTensor('w', [8, 8, 1, 1]));
     const d2s = g.op('DepthToSpace', ['x'], { blocksize: 2 }, { name: 'd2s' });
@@ -278,7 +287,9 @@ describe('ONNX analysis: unsupported ops and run-time values', () => {
     const conv = g.op('Conv', ['x', 'w'], {}, { name: 'conv' });
     g.op('Relu', [g.op('Reshape', [conv, 'target'], {}, { name: 'flex' })], {}, { name: 'flex_relu' });
     g.output('after').output('conv').output('flex_relu');
-    const a = analyzeOnnx(g.bytes());
+    const a = analyzeOnnx(g.bytes(), { allowUnknownOps: true });
+    assert.equal(a.partial, true);
+    assert.deepEqual(a.unknownNodes, [{ node: 'd2s', opType: 'DepthToSpace' }, { node: 'custom', opType: 'com.example.Foo' }]);
     assert.deepEqual(a.unsupported, [{ opType: 'DepthToSpace', nodes: ['d2s'] }, { opType: 'com.example.Foo', nodes: ['custom'] }]);
     const n = byName(a);
     assert.deepEqual([n.get('d2s')!.outputShapes, n.get('d2s')!.macs, n.get('d2s')!.note], [[null], null, 'unsupported op DepthToSpace']);
@@ -294,6 +305,12 @@ describe('ONNX analysis: unsupported ops and run-time values', () => {
     assert.deepEqual(a.unresolved.map((u) => u.node), ['sig', 'after', 'flex', 'flex_relu']);
     assert.deepEqual(a.outputs.map((o) => o.shape), [null, [1, 8, 4, 4], null]);
     assert.equal(a.macs, 128 * 8);
+    // a run-time setting alone makes the analysis partial too, with no unknown op
+    const flex = new Graph(13).input('x', [1, 8]).input('target', [2], DT.INT64);
+    flex.op('Reshape', ['x', 'target'], {}, { name: 'flex' });
+    const b = analyzeOnnx(flex.bytes());
+    assert.deepEqual([b.partial, b.unknownNodes], [true, []]);
+    assert.deepEqual([analyzeOnnx(new Graph(13).input('x', [2]).bytes()).partial], [false]);
   });
 });
 
@@ -430,9 +447,33 @@ describe('tailor inspect --model', () => {
     assert.match(text.stdout, new RegExp(`params +${direct.params} `));
     assert.match(text.stdout, new RegExp(`MACs +${direct.macs} `));
     assert.match(text.stdout, /top nodes by MACs\n(.*\n){2}blocks\./);
-    const partial = cli(['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8']);
+    const partial = cli(['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8', '--allow-unknown-ops']);
     assert.equal(partial.status, 0, partial.stderr);
+    assert.match(partial.stdout, /MACs +3888 \(3\.9 K\) \(partial: 1 node\(s\) not counted, see below\)/);
     assert.match(partial.stdout, /unsupported ops: DepthToSpace \(1: d2s\)/);
+    const partialJson = JSON.parse(cli(['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8', '--allow-unknown-ops', '--json']).stdout);
+    assert.deepEqual([partialJson.partial, partialJson.unknownNodes], [true, [{ node: 'd2s', opType: 'DepthToSpace' }]]);
+    assert.equal(out.partial, false);
+  });
+
+  it('reads weights from external data files beside the model; a missing one is named', () => {
+    const ext = writeExternalModel(dir, 'ext');
+    const json = cli(['inspect', '--model', ext.model, '--json']);
+    assert.equal(json.status, 0, json.stderr);
+    const a = JSON.parse(json.stdout);
+    assert.equal(a.sizeBytes, fs.statSync(ext.model).size + fs.statSync(ext.data).size, 'size covers the external data');
+    assert.deepEqual(a.externalData, [{ location: 'ext.data', bytes: fs.statSync(ext.data).size }]);
+    assert.equal(a.params, 314);
+    assert.match(cli(['inspect', '--model', ext.model]).stdout, /files .* \(model .*, external data ext\.data .*\)/);
+    fs.truncateSync(ext.data, 100);
+    const short = cli(['inspect', '--model', ext.model]);
+    assert.equal(short.status, 2, short.stderr);
+    assert.match(short.stderr, /ext\.onnx is not a valid ONNX model: tensor "conv\.w" reads bytes 0-864 of the external data file "ext\.data", which has 100/);
+    fs.rmSync(ext.data);
+    const missing = cli(['inspect', '--model', ext.model]);
+    assert.equal(missing.status, 2, missing.stderr);
+    assert.match(missing.stderr, /ext\.onnx is not a valid ONNX model: tensor "conv\.w" is stored in the external data file "ext\.data", which is missing \(looked for .*ext\.data\)/);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('ext')), ['ext.onnx'], 'nothing written beside the model');
   });
 
   it('exits 2 with a specific message on bad input', () => {
@@ -445,6 +486,8 @@ describe('tailor inspect --model', () => {
       [['inspect', '--model', notOnnx], /arch\.json is not a valid ONNX model/],
       [['inspect', '--model', path.join(dir, 'nope.onnx')], /no such file/],
       [['inspect', '--model', dynamicFile], /Input "x" .* pass its size with --input-shape x:<N>x3x<H>x<W>/],
+      [['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8'], /dynamic\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "d2s" \(DepthToSpace\)\. .*pass --allow-unknown-ops/],
+      [['inspect', '--arch', 'max', '--space', 'ofa-mbv3-w1.0', '--allow-unknown-ops'], /--allow-unknown-ops.*--model only/],
       [['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8'], /Invalid --input-shape "x:1x3x8": input "x" has rank 4/],
       [['inspect', '--model', dynamicFile, '--input-shape', 'x=1x3x8x8'], /Invalid --input-shape "x=1x3x8x8"/],
       [['inspect', '--model', exported, '--arch', 'max'], /either --arch or --model/],

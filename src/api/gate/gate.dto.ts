@@ -26,6 +26,11 @@ export class GateFieldsDto {
   @IsOptional()
   @IsBoolean()
   measure?: boolean;
+
+  @ApiPropertyOptional({ description: 'Analyse past ops the analysis does not know (a partial analysis, marked "partial" in the report; no "macs" limit then). Default false: such a model gets 422' })
+  @IsOptional()
+  @IsBoolean()
+  allowUnknownOps?: boolean;
 }
 
 /** application/json: the model is a path inside the server's allowed model directory. */
@@ -52,4 +57,7 @@ export class GateUploadDto {
 
   @ApiPropertyOptional({ example: 'false', description: '"true" or "false"' })
   measure?: string;
+
+  @ApiPropertyOptional({ example: 'false', description: '"true" or "false"' })
+  allowUnknownOps?: string;
 }

@@ -63,7 +63,7 @@ const PARAMS = {
   profile: ['device', 'space', 'resolutions', 'threads', 'seed', 'rounds', 'passes', 'force'],
   validate: ['device', 'space', 'samples', 'resolutions', 'seed', 'passes', 'calibrate'],
 } as const;
-const LOCAL_ONLY = { profile: ['kernels', 'samples'], validate: ['models', 'strict'] } as const;
+const LOCAL_ONLY = { profile: ['kernels', 'samples'], validate: ['models', 'strict', 'inputShape'] } as const;
 
 /** Submits the job, follows its events (progress bar), prints what the local command prints. */
 async function runRemoteJob(type: 'profile' | 'validate', opts: Record<string, unknown>): Promise<void> {
@@ -71,7 +71,7 @@ async function runRemoteJob(type: 'profile' | 'validate', opts: Record<string, u
   const { printJson } = await import('../format.js');
   const server = serverUrl(String(opts.server));
   for (const o of LOCAL_ONLY[type]) {
-    if (opts[o] !== undefined) throw new TailorError('INVALID_OPTION', { option: `--${o}`, reason: 'it runs locally only, not with --server' });
+    if (opts[o] !== undefined) throw new TailorError('INVALID_OPTION', { option: `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, reason: 'it runs locally only, not with --server' });
   }
   if (opts.space === undefined) throw new TailorError('INVALID_OPTION', { option: '--space', reason: `${type} --server needs --space <id>` });
   const params = Object.fromEntries(PARAMS[type].filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]]));

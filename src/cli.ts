@@ -87,6 +87,7 @@ program
   .option('--space <id>', 'search space (needed for max, min, random:<seed> and configs without "space")')
   .option('--model <file>', 'an ONNX model (opset 7 or later) to analyse instead of an architecture')
   .option('--input-shape <name:dims>', 'with --model: size of a dynamic input, e.g. input:1x3x224x224 (repeatable)', collect)
+  .option('--allow-unknown-ops', 'with --model: analyse past ops the analysis does not know (a partial analysis, marked "partial") instead of refusing the model')
   .option('--json', 'machine-readable output')
   .action(lazy(() => import('./cli/commands/inspect.js')));
 
@@ -192,6 +193,7 @@ program
   .option('--arch <arch>', 'arch JSON file, inline JSON, OFA net directory, max, min or random:<seed>')
   .option('--model <file>', 'an ONNX model, or a TFLite model on a TFLite device (kernel / op regressors: tailor profile --kernels); a model Tailor exported: its lookup table')
   .option('--input-shape <name:dims>', 'with --model: size of a dynamic input, e.g. input:1x3x224x224 (repeatable)', collect)
+  .option('--allow-unknown-ops', 'with --model: predict past ops the analysis does not know (their nodes are listed without a prediction) instead of refusing the model')
   .option('--space <id>', 'search space')
   .option('--strict', 'refuse when the table (or, for --model, the kernel regressors) was measured on other hardware or runtime')
   .option('--json', 'machine-readable output')
@@ -203,6 +205,7 @@ program
   .requiredOption('--device <id>', 'device id')
   .option('--space <id>', 'search space (validates the lookup table)')
   .option('--models <dir>', 'instead of a space: validate the kernel regressors on every .onnx in this directory (.tflite on a TFLite device)')
+  .option('--input-shape <name:dims>', 'with --models: size of a dynamic input of the models that have it, e.g. input:1x3x224x224 (repeatable)', collect)
   .option('--samples <n>', 'number of random subnets', positiveInt, 50)
   .option('--resolutions <list>', 'resolutions to sample from (default: all in the table)', intList)
   .option('--seed <n>', 'sampling seed', integer, 1)
@@ -270,6 +273,8 @@ async function main(): Promise<void> {
       return;
     }
     if (e instanceof TailorError) {
+      // An unexpected error reported as a TailorError (e.g. by the gate, for its exit code): its stack, for a bug report.
+      if (e.cause instanceof Error && !(e.cause instanceof TailorError) && e.code === 'GATE_FAILED') process.stderr.write(`${e.cause.stack}\n`);
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = e.exitCode;
       return;

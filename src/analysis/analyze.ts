@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { onnx } from 'onnx-proto';
 import { TailorError } from '../core/errors';
+import { externalDataFiles, externalRefs } from './external-data';
 import { MAX_FOLDED_ELEMENTS, NotConstant, OPS, OpContext, ShapeError, TensorInfo } from './ops';
 import { dtypeName, isWeightType, tensorDataProblem, tensorDims, tensorValues, toNumber, volume } from './tensors';
 
@@ -12,7 +13,21 @@ export interface AnalysisOptions {
   inputShapes?: Record<string, number[]>;
   /** Named in messages and the result. */
   file?: string;
+  /**
+   * The model file on disk the bytes were read from: ONNX external data files are found beside
+   * it (and counted in sizeBytes). Without it a model with external data is refused.
+   */
+  path?: string | null;
+  /**
+   * Ops without a shape function (and ops of other domains): an UNKNOWN_OP error naming the nodes
+   * (default), or with this a partial analysis that leaves them out, marked `partial`.
+   */
+  allowUnknownOps?: boolean;
+  /** How the caller's user allows unknown ops, for the UNKNOWN_OP message (default: the CLI flag). */
+  allowUnknownOpsHint?: string;
 }
+
+export const ALLOW_UNKNOWN_OPS_FLAG = 'pass --allow-unknown-ops';
 
 export interface TensorSummary {
   name: string;
@@ -48,8 +63,10 @@ export interface ModelAnalysis {
   params: number;
   /** Sum over the nodes whose shapes are known. */
   macs: number;
-  /** Bytes of the model file. */
+  /** Bytes of the model file and of its external data files. */
   sizeBytes: number;
+  /** ONNX: the external data files the weights are stored in (beside the model), as the model names them. */
+  externalData?: { location: string; bytes: number }[];
   /** params x 4: the weights stored as float32. */
   fp32Bytes: number;
   /** TFLite: bytes of the weights as stored (quantized sizes), in total and by element type. */
@@ -59,6 +76,24 @@ export interface ModelAnalysis {
   unsupported: { opType: string; nodes: string[] }[];
   /** Nodes whose shapes stayed unknown, and why (an unsupported op upstream, a run-time value). */
   unresolved: { node: string; reason: string }[];
+  /** MACs (and shapes) leave nodes out: unknown ops (allowed with allowUnknownOps) or settings known only at run time. */
+  partial: boolean;
+  /** The nodes of unknown ops, in graph order (empty unless allowUnknownOps let them through). */
+  unknownNodes: { node: string; opType: string }[];
+}
+
+/**
+ * The nodes of ops without a shape function, flat; refused (UNKNOWN_OP, naming them) unless the
+ * caller allows a partial analysis. Shared by the ONNX and TFLite analyses.
+ */
+export function unknownOpNodes(file: string, unsupported: Map<string, string[]>, order: string[], options: AnalysisOptions): { node: string; opType: string }[] {
+  const opOf = new Map([...unsupported].flatMap(([opType, names]) => names.map((n) => [n, opType] as const)));
+  const nodes = order.filter((n) => opOf.has(n)).map((node) => ({ node, opType: opOf.get(node)! }));
+  if (nodes.length && !options.allowUnknownOps) {
+    const shown = nodes.slice(0, 5).map((n) => `node "${n.node}" (${n.opType})`).join(', ') + (nodes.length > 5 ? ` and ${nodes.length - 5} more` : '');
+    throw new TailorError('UNKNOWN_OP', { file, count: nodes.length, nodes: shown, hint: options.allowUnknownOpsHint ?? ALLOW_UNKNOWN_OPS_FLAG });
+  }
+  return nodes;
 }
 
 /** A declared input dim: a size, a symbolic name, or null when unknown. */
@@ -68,7 +103,7 @@ function invalid(file: string, reason: string): never {
   throw new TailorError('INVALID_ONNX', { file, reason });
 }
 
-function decodeModel(bytes: Uint8Array, file: string): onnx.ModelProto {
+export function decodeModel(bytes: Uint8Array, file: string): onnx.ModelProto {
   if (bytes.length === 0) invalid(file, 'the file is empty');
   let model: onnx.ModelProto;
   try {
@@ -90,7 +125,7 @@ function defaultOpset(model: onnx.ModelProto, file: string): number {
   return opset;
 }
 
-function declaredDims(vi: onnx.IValueInfoProto): DeclaredDim[] | undefined {
+export function declaredDims(vi: onnx.IValueInfoProto): DeclaredDim[] | undefined {
   const shape = vi.type?.tensorType?.shape;
   if (!shape) return undefined;
   return (shape.dim ?? []).map((d) => {
@@ -149,6 +184,7 @@ export function analyzeOnnx(bytes: Uint8Array, options: AnalysisOptions = {}): M
   const model = decodeModel(bytes, file);
   const graph = model.graph!;
   const opset = defaultOpset(model, file);
+  const externalData = externalDataFiles(externalRefs(model), file, options.path);
   const nodes = graph.node ?? [];
 
   const tensors = new Map<string, TensorInfo>();
@@ -285,20 +321,24 @@ export function analyzeOnnx(bytes: Uint8Array, options: AnalysisOptions = {}): M
     const t = tensors.get(vi.name ?? '');
     return { name: vi.name ?? '', dtype: dtypeName(t?.dtype ?? vi.type?.tensorType?.elemType ?? 0), shape: t?.shape ?? null };
   });
+  const unknownNodes = unknownOpNodes(file, unsupported, results.map((n) => n.name), options);
   const params = results.reduce((s, n) => s + n.params, 0);
   return {
     file, format: 'onnx', opset, producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
     inputs, outputs, params,
     macs: results.reduce((s, n) => s + (n.macs ?? 0), 0),
-    sizeBytes: bytes.length,
+    sizeBytes: bytes.length + externalData.reduce((s, f) => s + f.bytes, 0),
+    ...(externalData.length ? { externalData: externalData.map(({ location, bytes }) => ({ location, bytes })) } : {}),
     fp32Bytes: params * 4,
     nodes: results,
     unsupported: [...unsupported].map(([opType, names]) => ({ opType, nodes: names })),
     unresolved,
+    partial: results.some((n) => n.macs === null),
+    unknownNodes,
   };
 }
 
-export function analyzeOnnxFile(file: string, options: Omit<AnalysisOptions, 'file'> = {}): ModelAnalysis {
+export function analyzeOnnxFile(file: string, options: Omit<AnalysisOptions, 'file' | 'path'> = {}): ModelAnalysis {
   let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(file);
@@ -306,7 +346,7 @@ export function analyzeOnnxFile(file: string, options: Omit<AnalysisOptions, 'fi
     const err = e as NodeJS.ErrnoException;
     invalid(file, err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : err.message);
   }
-  return analyzeOnnx(bytes, { ...options, file });
+  return analyzeOnnx(bytes, { ...options, file, path: file });
 }
 
 /** Parses `name:1x3x224x224` (repeatable); the name may itself contain ':' (e.g. TF's "input:0"). */

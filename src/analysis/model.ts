@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { TailorError } from '../core/errors';
-import { AnalysisOptions, ModelAnalysis, analyzeOnnx } from './analyze';
+import { readTflite } from '../tflite/reader';
+import { AnalysisOptions, ModelAnalysis, analyzeOnnx, declaredDims, decodeModel } from './analyze';
 import { analyzeTflite } from './tflite';
 
 export type ModelFormat = 'onnx' | 'tflite';
@@ -25,7 +26,8 @@ export function analyzeModel(bytes: Uint8Array, options: AnalysisOptions = {}): 
   return modelFormat(bytes, options.file) === 'tflite' ? analyzeTflite(bytes, options) : analyzeOnnx(bytes, options);
 }
 
-export function analyzeModelFile(file: string, options: Omit<AnalysisOptions, 'file'> = {}): ModelAnalysis {
+/** `file` as the user named it: in messages, and where external data files are looked for. */
+export function analyzeModelFile(file: string, options: Omit<AnalysisOptions, 'file' | 'path'> = {}): ModelAnalysis {
   let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(file);
@@ -33,5 +35,18 @@ export function analyzeModelFile(file: string, options: Omit<AnalysisOptions, 'f
     const err = e as NodeJS.ErrnoException;
     invalidModel(file, err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : err.message);
   }
-  return analyzeModel(bytes, { ...options, file });
+  return analyzeModel(bytes, { ...options, file, path: file });
+}
+
+/** The graph inputs whose size the model leaves open (a dim_param, a missing dim, -1 in TFLite's shape signature). */
+export function dynamicInputNames(bytes: Uint8Array, file = 'model'): string[] {
+  if (modelFormat(bytes, file) === 'tflite') {
+    const graph = readTflite(bytes, file).subgraphs[0];
+    return (graph?.inputs ?? []).map((i) => graph.tensors[i]).filter((t) => t && (t.shapeSignature ?? t.shape).some((d) => d < 0)).map((t) => t.name);
+  }
+  const graph = decodeModel(bytes, file).graph!;
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  return (graph.input ?? [])
+    .filter((vi) => !initializers.has(vi.name) && !declaredDims(vi)?.every((d) => typeof d === 'number'))
+    .map((vi) => vi.name ?? '');
 }

@@ -11,7 +11,7 @@ export function toNumber(v: IntLike | null | undefined): number {
 const DT = onnx.TensorProto.DataType;
 
 /** Bytes per element of each ONNX data type (STRING has no fixed size). */
-const ELEMENT_BYTES: Record<number, number> = {
+export const ELEMENT_BYTES: Record<number, number> = {
   [DT.FLOAT]: 4, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4, [DT.INT64]: 8,
   [DT.BOOL]: 1, [DT.FLOAT16]: 2, [DT.DOUBLE]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.COMPLEX64]: 8,
   [DT.COMPLEX128]: 16, [DT.BFLOAT16]: 2,

@@ -1,7 +1,7 @@
 import { TailorError } from '../core/errors';
 import type { TfliteModel, TfliteOperator, TfliteTensor, TfliteTensorType } from '../tflite/model';
 import { readTflite } from '../tflite/reader';
-import { AnalysisOptions, ModelAnalysis, NodeAnalysis, TensorSummary, checkInputShapeNames, resolveInputShape } from './analyze';
+import { AnalysisOptions, ModelAnalysis, NodeAnalysis, TensorSummary, checkInputShapeNames, resolveInputShape, unknownOpNodes } from './analyze';
 import { ADD, CMP, DIV, EXP, LOG, MUL, RESIZE_LINEAR, SQRT, TANH } from './mac-costs';
 import { MAX_FOLDED_ELEMENTS, NotConstant, ShapeError } from './ops';
 import { volume } from './tensors';
@@ -665,6 +665,7 @@ export function analyzeTfliteModel(model: TfliteModel, sizeBytes: number, option
     };
   });
 
+  const unknownNodes = unknownOpNodes(file, unsupported, nodes.map((n) => n.name), options);
   const params = nodes.reduce((s, n) => s + n.params, 0);
   return {
     file, format: 'tflite', opset: model.version, producer: model.description,
@@ -678,6 +679,8 @@ export function analyzeTfliteModel(model: TfliteModel, sizeBytes: number, option
     nodes,
     unsupported: [...unsupported].map(([opType, names]) => ({ opType, nodes: names })),
     unresolved,
+    partial: nodes.some((n) => n.macs === null),
+    unknownNodes,
   };
 }
 

@@ -58,7 +58,7 @@ const JOBS = {
     },
   },
   validate: {
-    localOnly: ['models'],
+    localOnly: ['models', 'inputShape'],
     params: (opts) => pick(withSpace('validate', opts), ['device', 'space', 'samples', 'resolutions', 'seed', 'passes', 'calibrate', 'strict']),
     label: (opts) => `validate ${opts.device}`,
     async print(result, opts) {

@@ -49,6 +49,7 @@ const MESSAGES = {
   BATCH_TOO_LARGE: { status: 413, text: (p: P) => `A batch holds at most ${p.max} architectures; this one has ${p.count}.` },
   INVALID_ONNX: { status: 422, text: (p: P) => `${p.file} is not a valid ONNX model: ${p.reason}` },
   UNSUPPORTED_OPSET: { status: 422, text: (p: P) => `${p.file} uses ONNX opset ${p.opset}; model analysis supports opset ${p.min} and later.` },
+  UNKNOWN_OP: { status: 422, text: (p: P) => `${p.file} has ${p.count} node(s) of ops the analysis cannot infer shapes for or count: ${p.nodes}. To analyse the rest (a partial analysis, marked "partial", that leaves them and what depends on them out), ${p.hint}.` },
   MISSING_INPUT_SHAPE: { status: 422, text: (p: P) => `Input "${p.input}" of ${p.file} has a dynamic shape (${p.shape}); pass its size with --input-shape ${p.input}:${p.example}` },
   INVALID_INPUT_SHAPE: { status: 400, text: (p: P) => `Invalid --input-shape "${p.value}": ${p.reason}` },
   NO_FEASIBLE_ARCH: { status: 422, text: (p: P) => `No architecture of space "${p.space}" meets the budgets (${p.budgets}): ${p.evaluated} evaluated, the closest has ${p.closest}.` },
@@ -62,6 +63,9 @@ const MESSAGES = {
   MODEL_NOT_FOUND: { status: 404, text: (p: P) => `Model file ${p.file} does not exist${p.detail ? ` (${p.detail})` : ''}.` },
   MODEL_PATH_FORBIDDEN: { status: 403, text: (p: P) => `Model path "${p.path}" is ${p.reason}.` },
   INVALID_BASELINE: { status: 422, text: (p: P) => `Baseline ${p.file} cannot be used: ${p.reason}` },
+  CANNOT_WRITE: { status: 500, text: (p: P) => `Cannot write ${p.what} ${p.file}: ${p.reason}` },
+  // Not exit 1: that means "a budget is exceeded", and no budget was judged.
+  GATE_FAILED: { status: 500, text: (p: P) => `The gate stopped on an unexpected error, so no budget was judged: ${p.reason}` },
   INCOMPLETE_FIGURE: { status: 422, text: (p: P) => `Budget "${p.budget}": cannot gate ${p.metric} of ${p.file}: ${p.reason}` },
   MODEL_TOO_LARGE: { status: 413, text: (p: P) => `The uploaded model is larger than the upload limit of ${p.limit}; put it in the server's model directory (--model-dir) and pass its path instead.` },
   BUDGETS_NOT_MET: { status: 422, exit: 1, text: (p: P) => `No subnet of ${p.space} meets target "${p.target}" (${p.budgets}) after ${p.evaluated} evaluated; the binding budget: ${p.binding}. Closest: ${p.closest}` },
@@ -110,8 +114,10 @@ export class TailorError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly params: P = {},
+    /** The error behind it (e.g. an fs error), kept for its stack. */
+    options?: { cause?: unknown },
   ) {
-    super(MESSAGES[code].text(params));
+    super(MESSAGES[code].text(params), options);
     this.name = 'TailorError';
     this.status = MESSAGES[code].status;
     const entry = MESSAGES[code] as { exit?: number };

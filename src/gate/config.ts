@@ -25,6 +25,8 @@ export interface Budget {
   name: string;
   model: ModelRef;
   inputShapes?: Record<string, number[]>;
+  /** Analyse past ops the analysis does not know (a partial analysis); refused by default (UNKNOWN_OP). */
+  allowUnknownOps?: boolean;
   limits: Limits;
   /** Also run the model on each latency device and gate on the measured figure. */
   measure: boolean;
@@ -99,7 +101,7 @@ export interface ParseContext {
   resolveModel(model: string, where: string): ModelRef;
 }
 
-const BUDGET_FIELDS = ['name', 'model', 'inputShape', 'limits', 'measure'];
+const BUDGET_FIELDS = ['name', 'model', 'inputShape', 'limits', 'measure', 'allowUnknownOps'];
 const LIMIT_FIELDS = ['size', 'params', 'macs', 'latency'];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -123,7 +125,7 @@ export function parseGateConfig(raw: unknown, ctx: ParseContext): Budget[] {
   const obj = raw as Record<string, unknown>;
   for (const key of Object.keys(obj)) if (key !== 'budgets' && key !== 'strict') fail(`unknown field "${key}" (expected { "budgets": [ ... ], "strict"? })`);
   if (obj.strict !== undefined && typeof obj.strict !== 'boolean') fail('"strict" must be true or false');
-  if (!Array.isArray(obj.budgets)) fail('"budgets" must be an array of { name, model, inputShape?, limits, measure? }');
+  if (!Array.isArray(obj.budgets)) fail('"budgets" must be an array of { name, model, inputShape?, limits, measure?, allowUnknownOps? }');
   const list = obj.budgets as unknown[];
   if (!list.length) fail('"budgets" is empty');
   // A top-level "strict" holds for every budget.
@@ -142,7 +144,7 @@ export function parseBudget(raw: unknown, at: string, ctx: ParseContext): Budget
   const fail = (field: string, reason: string): never => {
     throw new TailorError('INVALID_GATE_CONFIG', { source: ctx.source, reason: `${where}${field ? `.${field}` : ''}: ${reason}` });
   };
-  if (!isObject(raw)) fail('', 'expected an object { name, model, inputShape?, limits, measure? }');
+  if (!isObject(raw)) fail('', 'expected an object { name, model, inputShape?, limits, measure?, allowUnknownOps? }');
   const b = raw as Record<string, unknown>;
   if (typeof b.name === 'string' && b.name.trim()) where = `${at} ("${b.name.trim()}")`;
   for (const key of Object.keys(b)) if (!BUDGET_FIELDS.includes(key)) fail(key, `unknown field (known: ${BUDGET_FIELDS.join(', ')})`);
@@ -151,6 +153,7 @@ export function parseBudget(raw: unknown, at: string, ctx: ParseContext): Budget
   if (typeof b.model !== 'string' || !b.model.trim()) fail('model', 'must be the path of an ONNX model');
   if (b.measure !== undefined && typeof b.measure !== 'boolean') fail('measure', 'must be true or false');
   const measure = b.measure === true;
+  if (b.allowUnknownOps !== undefined && typeof b.allowUnknownOps !== 'boolean') fail('allowUnknownOps', 'must be true or false');
 
   let inputShapes: Record<string, number[]> | undefined;
   if (b.inputShape !== undefined) inputShapes = parseInputShapeField(b.inputShape, (reason) => fail('inputShape', reason));
@@ -190,7 +193,7 @@ export function parseBudget(raw: unknown, at: string, ctx: ParseContext): Budget
   if (measure && !limits.latency) fail('measure', 'true needs a latency limit (the devices to measure on)');
 
   const model = ctx.resolveModel((b.model as string).trim(), where);
-  return { name, model, ...(inputShapes ? { inputShapes } : {}), limits, measure };
+  return { name, model, ...(inputShapes ? { inputShapes } : {}), ...(b.allowUnknownOps === true ? { allowUnknownOps: true } : {}), limits, measure };
 }
 
 /** "input:1x3x224x224", a list of those, or { "input": [1, 3, 224, 224] } / { "input": "1x3x224x224" }. */

@@ -13,7 +13,7 @@ import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { Budget, Limit, Limits } from './config';
 import { ExportedArch, exportedArch } from './exported-arch';
-import { TFLITE_BACKEND, TFLITE_NO_PREDICTION, externalDataFiles, readModel, runtimeBytes } from './model';
+import { TFLITE_BACKEND, TFLITE_NO_PREDICTION, readModel, runtimeBytes } from './model';
 import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, Metric, Metrics, applyBaseline } from './report';
 
 /** What the gate needs of the lookup tables: a prediction for one of Tailor's own subnets, null when the device has no table covering it. */
@@ -68,6 +68,9 @@ export interface GateRunOptions {
   onProgress?: (message: string) => void;
 }
 
+/** How a budget allows ops the analysis does not know (named in UNKNOWN_OP): the same field in a config and over HTTP. */
+export const ALLOW_UNKNOWN_OPS_FIELD = 'set "allowUnknownOps": true in the budget (its MACs cannot then have a limit)';
+
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 function list<T>(items: T[], show: (t: T) => string, max = 5): string {
@@ -116,9 +119,8 @@ export class GateService {
     const display = budget.model.display;
     const t0 = process.hrtime.bigint();
     const bytes = readModel(budget.model);
-    const external = externalDataFiles(bytes, budget.model);
-    const sizeBytes = bytes.length + external.reduce((s, f) => s + fs.statSync(f).size, 0);
     const analysis = analyze(budget, bytes);
+    const sizeBytes = analysis.sizeBytes; // the model file and its external data files
     const analysisSeconds = seconds(t0);
     if (budget.limits.macs) {
       const missing = [
@@ -137,7 +139,7 @@ export class GateService {
       notes.push(...warnings.map((w) => `${device}: ${w}`));
     };
     const uncounted = analysis.nodes.filter((n) => n.macs === null).length;
-    if (uncounted) notes.push(`MACs leave out ${uncounted} of ${analysis.nodes.length} node(s) whose shapes are unknown (${analysis.unsupported.map((u) => u.opType).join(', ') || 'run-time shapes'}); a "macs" limit would refuse this model`);
+    if (uncounted) notes.push(`MACs leave out ${uncounted} of ${analysis.nodes.length} node(s) whose shapes are unknown (${analysis.unknownNodes.map((u) => `node "${u.node}" (${u.opType})`).join(', ') || 'run-time shapes'}); a "macs" limit would refuse this model`);
     const viaKernels: string[] = [];
     if (budget.limits.latency) {
       const exported = this.tables ? exportedArch(bytes, analysis) : null;
@@ -166,7 +168,7 @@ export class GateService {
           const { modelPath } = await import('../kernels/store.js');
           warn(device, await this.devices.checkMeasuredOn(this.devices.get(device), predictor.file, { kind: 'kernel regressors file', file: modelPath(this.devices.ws, device), refresh: `tailor profile --device ${device} --kernels --force` }, strict));
         }
-        const p = predictor.predict(bytes, { file: display, inputShapes: budget.inputShapes });
+        const p = predictor.predict(bytes, { file: display, path: budget.model.file, inputShapes: budget.inputShapes, allowUnknownOps: budget.allowUnknownOps });
         if (p.unsupportedCount > 0) {
           throw new TailorError('INCOMPLETE_FIGURE', {
             budget: budget.name, metric: `latency on "${device}"`, file: display,
@@ -246,7 +248,7 @@ export class GateService {
 /** The ONNX or TFLite analysis; a dynamic input is named with the budget field that sizes it (not the CLI flag). */
 function analyze(budget: Budget, bytes: Uint8Array): ModelAnalysis {
   try {
-    return analyzeModel(bytes, { file: budget.model.display, inputShapes: budget.inputShapes });
+    return analyzeModel(bytes, { file: budget.model.display, path: budget.model.file, inputShapes: budget.inputShapes, allowUnknownOps: budget.allowUnknownOps, allowUnknownOpsHint: ALLOW_UNKNOWN_OPS_FIELD });
   } catch (e) {
     if (e instanceof TailorError && e.code === 'INVALID_INPUT_SHAPE') {
       throw new TailorError('INVALID_GATE_CONFIG', { source: `(budget "${budget.name}", model ${budget.model.display})`, reason: `inputShape "${e.params.value}": ${e.params.reason}` });
@@ -291,7 +293,8 @@ function checkBudget(f: Figures): BudgetResult {
     metrics.latencyMs[device] = { ...(p ? { predicted: p.ms } : {}), ...(m ? { measured: m.ms } : {}) };
   }
   const checks = budgetChecks(f.budget.limits, metrics, (metric, device, source) => (metric !== 'latency' ? f.analysisSeconds : (source === 'predicted' ? f.predicted : f.measured).get(device!)!.seconds));
-  return { name: f.budget.name, model: f.budget.model.display, passed: checks.every((c) => c.passed), metrics, checks, notes: f.notes };
+  const partial = f.analysis.partial ? { partial: true as const, unknownNodes: f.analysis.unknownNodes } : {};
+  return { name: f.budget.name, model: f.budget.model.display, passed: checks.every((c) => c.passed), metrics, ...partial, checks, notes: f.notes };
 }
 
 /**
@@ -302,7 +305,8 @@ function checkBudget(f: Figures): BudgetResult {
 export function resultFromReport(budget: Budget, entry: JsonBudgetReport, notes: string[], seconds: number): BudgetResult {
   const checks = budgetChecks(budget.limits, entry.metrics, () => 0);
   for (const c of checks) c.seconds = seconds / checks.length;
-  return { name: budget.name, model: budget.model.display, passed: checks.every((c) => c.passed), metrics: entry.metrics, checks, notes };
+  const partial = entry.partial ? { partial: true as const, unknownNodes: entry.unknownNodes ?? [] } : {};
+  return { name: budget.name, model: budget.model.display, passed: checks.every((c) => c.passed), metrics: entry.metrics, ...partial, checks, notes };
 }
 
 /** The report of budget results: the baseline's figures added to each check. */

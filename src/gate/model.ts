@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { externalDataFiles, externalRefs } from '../analysis/external-data';
 import { invalidModel, modelFormat } from '../analysis/model';
 import { TailorError } from '../core/errors';
 import { readTflite } from '../tflite/reader';
@@ -39,54 +40,11 @@ function decode(bytes: Uint8Array, display: string): onnx.ModelProto {
   }
 }
 
-interface ExternalRef {
-  tensor: onnx.ITensorProto;
-  location: string;
-  offset: number;
-  length: number | null;
-}
-
-function externalRefs(model: onnx.ModelProto): ExternalRef[] {
-  const refs: ExternalRef[] = [];
-  const tensors = [...(model.graph?.initializer ?? []), ...(model.graph?.sparseInitializer ?? []).flatMap((s) => [s.values, s.indices].filter((t): t is onnx.ITensorProto => !!t))];
-  for (const t of tensors) {
-    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
-    const entry = (key: string) => (t.externalData ?? []).find((e) => e.key === key)?.value ?? undefined;
-    refs.push({ tensor: t, location: entry('location') ?? '', offset: Number(entry('offset') ?? 0), length: entry('length') !== undefined ? Number(entry('length')) : null });
-  }
-  return refs;
-}
-
-/**
- * Files the model's weights live in besides the model itself (ONNX external data), checked to
- * exist: a missing one is named. `sizeBytes` of a budget covers the model and these files.
- */
-export function externalDataFiles(bytes: Uint8Array, ref: ModelRef): string[] {
-  if (modelFormat(bytes, ref.display) === 'tflite') return []; // TFLite keeps its weights inside the file
-  const refs = externalRefs(decode(bytes, ref.display));
-  if (!refs.length) return [];
-  if (!ref.file) {
-    throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `it stores ${refs.length} tensor(s) in external data files (${[...new Set(refs.map((r) => r.location))].join(', ')}), which an upload cannot carry; upload a model with its weights inside` });
-  }
-  const dir = path.dirname(ref.file);
-  const files = new Set<string>();
-  for (const r of refs) {
-    const file = path.resolve(dir, r.location);
-    if (!r.location || path.relative(dir, file).startsWith('..') || path.isAbsolute(r.location)) {
-      throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `tensor "${r.tensor.name}" names the external data file "${r.location}", which is not a file beside the model` });
-    }
-    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
-      throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `tensor "${r.tensor.name}" is stored in the external data file "${r.location}", which is missing (looked for ${file})` });
-    }
-    files.add(file);
-  }
-  return [...files];
-}
-
 /**
  * The model as the device runtime should load it, built in memory: external data inlined (a
- * runtime loading bytes cannot find files) and dynamic input dims pinned to the budget's
- * inputShape (the runtime would otherwise run them at 1). The original bytes when neither applies.
+ * runtime loading bytes cannot find files, and a remote board has none of them) and dynamic input
+ * dims pinned to the given shapes (the runtime would otherwise run them at 1). The original bytes
+ * when neither applies. The external data files were checked by the analysis (src/analysis/external-data.ts).
  */
 export function runtimeBytes(bytes: Uint8Array, ref: ModelRef, inputShapes: Record<string, number[]> | undefined): Uint8Array {
   if (modelFormat(bytes, ref.display) === 'tflite') return pinTfliteInputs(bytes, ref, inputShapes);
@@ -94,17 +52,14 @@ export function runtimeBytes(bytes: Uint8Array, ref: ModelRef, inputShapes: Reco
   let changed = false;
   const refs = externalRefs(model);
   if (refs.length) {
+    externalDataFiles(refs, ref.display, ref.file); // every file present and long enough
     const dir = path.dirname(ref.file!);
     const contents = new Map<string, Buffer>();
     for (const r of refs) {
       const file = path.resolve(dir, r.location);
       if (!contents.has(file)) contents.set(file, fs.readFileSync(file));
       const data = contents.get(file)!;
-      const end = r.length === null ? data.length : r.offset + r.length;
-      if (r.offset < 0 || end > data.length) {
-        throw new TailorError('INVALID_ONNX', { file: ref.display, reason: `tensor "${r.tensor.name}" reads bytes ${r.offset}-${end} of "${r.location}", which has ${data.length}` });
-      }
-      r.tensor.rawData = data.subarray(r.offset, end);
+      r.tensor.rawData = data.subarray(r.offset, r.length === null ? data.length : r.offset + r.length);
       r.tensor.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
       r.tensor.externalData = [];
     }

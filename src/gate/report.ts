@@ -43,6 +43,9 @@ export interface BudgetResult {
   model: string;
   passed: boolean;
   metrics: Metrics;
+  /** Set when macs leave nodes out (ops the analysis does not know, allowed by the budget, or run-time shapes). */
+  partial?: true;
+  unknownNodes?: { node: string; opType: string }[];
   checks: Check[];
   /** Things a reader should know (e.g. onnxruntime warnings); never a reason to pass. */
   notes: string[];
@@ -69,6 +72,9 @@ export interface JsonBudgetReport {
   name: string;
   passed: boolean;
   metrics: Metrics;
+  /** Only on a partial analysis: metrics.macs leaves these nodes (and what depends on them) out. */
+  partial?: true;
+  unknownNodes?: { node: string; opType: string }[];
   failures: Failure[];
 }
 
@@ -95,6 +101,7 @@ export function toJsonReport(report: Pick<GateReport, 'results'>): JsonBudgetRep
     name: r.name,
     passed: r.passed,
     metrics: r.metrics,
+    ...(r.partial ? { partial: r.partial, unknownNodes: r.unknownNodes ?? [] } : {}),
     failures: r.checks.filter((c) => !c.passed).map((c) => ({ check: c.id, value: c.value, limit: c.limit.value, message: failureMessage(c) })),
   }));
 }
@@ -166,5 +173,9 @@ export function applyBaseline(results: BudgetResult[], baseline: JsonBudgetRepor
 
 /** The JSON report written atomically: a crash never leaves a half-written baseline. */
 export function saveBaseline(file: string, report: Pick<GateReport, 'results'>): void {
-  writeJsonAtomic(file, toJsonReport(report));
+  try {
+    writeJsonAtomic(file, toJsonReport(report));
+  } catch (e) {
+    throw new TailorError('CANNOT_WRITE', { what: 'the baseline', file, reason: (e as Error).message }, { cause: e });
+  }
 }

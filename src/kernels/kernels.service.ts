@@ -82,15 +82,17 @@ export class KernelsService {
       invalidModel(modelFile, err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : err.message);
     }
     this.checkFormat(device, bytes, modelFile);
-    return this.predictor(device).predict(bytes, { file: modelFile, inputShapes });
+    return this.predictor(device).predict(bytes, { file: modelFile, path: modelFile, inputShapes });
   }
 
-  async validate(device: string, dir: string, options: Partial<ModelValidateOptions> & { threads?: number } = {}): Promise<ModelValidationReport> {
+  async validate(device: string, dir: string, options: Partial<ModelValidateOptions> & { threads?: number; strict?: boolean } = {}): Promise<ModelValidationReport> {
     const descriptor = this.devices.get(device);
     this.devices.checkMeasurable(descriptor, 'be validated (nothing to measure on)');
     const predictor = this.predictor(device);
+    // As validate --space with its table: regressors from other hardware or runtime are a warning, or refused with strict.
+    const warnings = await this.devices.checkMeasuredOn(descriptor, predictor.file, { kind: 'kernel regressors file', file: modelPath(this.devices.ws, device), refresh: `tailor profile --device ${device} --kernels --force` }, options.strict);
     const threads = options.threads ?? (predictor.file.backend.threads >= 1 ? predictor.file.backend.threads : undefined);
     const backend = await this.devices.open(descriptor, 'be validated', threads);
-    return validateModels(predictor, dir, backend, { ...MODEL_VALIDATE_DEFAULTS, ...options });
+    return validateModels(predictor, dir, backend, { ...MODEL_VALIDATE_DEFAULTS, ...options }, warnings);
   }
 }

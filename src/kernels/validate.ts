@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REFERENCE_RUNS_FACTOR, VALIDATE_DEFAULTS } from '../core/defaults';
+import { dynamicInputNames } from '../analysis/model';
 import { TailorError } from '../core/errors';
+import { runtimeBytes } from '../gate/model';
 import { median } from '../core/latency';
 import { summarizeValidation } from '../latency/validate';
 import { DeviceBackend, LoadedModel } from '../runtime/backend';
@@ -13,26 +15,38 @@ import { referenceGraphs } from './profile';
 import type { KernelModelFile } from './store';
 import { tfliteReferenceGraphs } from './tflite-profile';
 
+/**
+ * A row of `validate --space` (src/latency/validate.ts ValidationRow) for a model file: `arch` is
+ * null (a model file has none), `model` and `unsupportedNodes` are added.
+ */
 export interface ModelValidationRow {
-  model: string;
+  arch: null;
   /** Kernel-model prediction at the device's current speed (tableMs x speedFactor). */
   predictedMs: number;
   measuredMs: number;
-  errorPct: number;
   /** The regressors' own prediction, at the speed the kernel profile was measured at. */
   tableMs: number;
+  errorPct: number;
+  model: string;
   unsupportedNodes: number;
 }
 
 type Accuracy = ReturnType<typeof summarizeValidation>;
 
-/** The JSON of `validate --models`: the same figures as `validate --space`, rows per model file. */
+/**
+ * The JSON of `validate --models`: the keys of `validate --space` (ValidationReport and its
+ * warnings) in the same order, `space` and `seed` null (no space, no sampling), plus `models` (the directory).
+ */
 export interface ModelValidationReport extends Accuracy {
   device: string;
-  models: string;
+  space: null;
+  seed: null;
   speedFactor: number;
   uncalibrated: Accuracy;
   rows: ModelValidationRow[];
+  /** Regressors measured on other hardware or runtime (refused instead with strict). */
+  warnings: string[];
+  models: string;
 }
 
 export interface ModelValidateOptions {
@@ -40,6 +54,7 @@ export interface ModelValidateOptions {
   passes: number;
   runsPerPass: number;
   calibrate?: boolean;
+  /** Sizes of dynamic inputs: each applies to the models whose input of that name is dynamic. */
   inputShapes?: Record<string, number[]>;
   signal?: AbortSignal;
   onProgress?: (p: { done: number; total: number; message: string }) => void;
@@ -60,7 +75,7 @@ export function listModels(dir: string, format: 'onnx' | 'tflite' = 'onnx'): str
 /** What validation needs of a predictor: ONNX kernel regressors or TFLite op regressors. */
 export interface ValidatedPredictor {
   file: Pick<KernelModelFile<string>, 'format' | 'seed' | 'reference' | 'device'>;
-  predict(bytes: Uint8Array, options: { file?: string; inputShapes?: Record<string, number[]> }): ModelPrediction;
+  predict(bytes: Uint8Array, options: { file?: string; path?: string; inputShapes?: Record<string, number[]> }): ModelPrediction;
 }
 
 /**
@@ -68,18 +83,22 @@ export interface ValidatedPredictor {
  * (round-robin passes, the same protocol as `validate --space`, with the kernel profile's drift
  * references beside them) and compares with the regressors' predictions.
  */
-export async function validateModels(predictor: ValidatedPredictor, dir: string, backend: DeviceBackend, o: ModelValidateOptions): Promise<ModelValidationReport> {
+export async function validateModels(predictor: ValidatedPredictor, dir: string, backend: DeviceBackend, o: ModelValidateOptions, warnings: string[] = []): Promise<ModelValidationReport> {
   const format = predictor.file.format ?? 'onnx';
   const files = listModels(dir, format);
-  const predictions = files.map((f) => predictor.predict(fs.readFileSync(f), { file: f, inputShapes: o.inputShapes }));
+  // As `validate --space` does with missing table keys: a model that cannot be predicted stops the run before any measuring (its error names it).
+  const shapes = modelInputShapes(files, o.inputShapes ?? {});
+  const predictions = files.map((f, i) => predictor.predict(fs.readFileSync(f), { file: f, path: f, inputShapes: shapes[i] }));
   const calibrate = o.calibrate !== false;
   const extras = calibrate ? (format === 'tflite' ? tfliteReferenceGraphs(predictor.file.seed) : referenceGraphs(predictor.file.seed)) : [];
   const models: LoadedModel[] = [];
   let measured: number[][];
   try {
-    for (const [i, bytes] of [...extras, ...files.map((f) => fs.readFileSync(f))].entries()) {
-      o.onProgress?.({ done: 0, total: o.passes, message: `loading model ${i + 1}/${extras.length + files.length}` });
-      models.push(await backend.load(bytes));
+    // Each model read from its path: external data inlined from the files beside it, dynamic inputs pinned to the shapes predicted.
+    const load = [...extras.map((bytes) => () => bytes), ...files.map((f, i) => () => runtimeBytes(fs.readFileSync(f), { display: f, file: f }, shapes[i]))];
+    for (const [i, bytes] of load.entries()) {
+      o.onProgress?.({ done: 0, total: o.passes, message: `loading model ${i + 1}/${load.length}` });
+      models.push(await backend.load(bytes()));
     }
     const runsPerPass = models.map((_, i) => (i < extras.length ? REFERENCE_RUNS_FACTOR : 1) * o.runsPerPass);
     measured = await withMeasurementLock(
@@ -98,8 +117,23 @@ export async function validateModels(predictor: ValidatedPredictor, dir: string,
     const measuredMs = median(measured[extras.length + i]);
     const tableMs = predictions[i].latencyMs;
     const predictedMs = tableMs * factor;
-    return { model: path.basename(f), predictedMs, measuredMs, errorPct: 100 * (predictedMs / measuredMs - 1), tableMs, unsupportedNodes: predictions[i].unsupportedCount };
+    return { arch: null, predictedMs, measuredMs, tableMs, errorPct: 100 * (predictedMs / measuredMs - 1), model: path.basename(f), unsupportedNodes: predictions[i].unsupportedCount };
   });
   const uncalibrated = summarizeValidation(rows.map((r) => ({ predictedMs: r.tableMs, measuredMs: r.measuredMs })));
-  return { device: predictor.file.device.id, models: dir, ...summarizeValidation(rows), speedFactor: factor, uncalibrated, rows };
+  return { device: predictor.file.device.id, space: null, seed: null, ...summarizeValidation(rows), speedFactor: factor, uncalibrated, rows, warnings, models: dir };
+}
+
+/**
+ * The --input-shape overrides of each model: those naming one of its dynamic inputs (a directory
+ * mixes models; a fixed input keeps its size). One that sizes no model's input is refused.
+ */
+function modelInputShapes(files: string[], overrides: Record<string, number[]>): Record<string, number[]>[] {
+  if (!Object.keys(overrides).length) return files.map(() => ({}));
+  const dynamic = files.map((f) => new Set(dynamicInputNames(fs.readFileSync(f), f)));
+  for (const [name, dims] of Object.entries(overrides)) {
+    if (!dynamic.some((d) => d.has(name))) {
+      throw new TailorError('INVALID_INPUT_SHAPE', { value: `${name}:${dims.join('x')}`, reason: `no model of the directory has a dynamic input "${name}"` });
+    }
+  }
+  return dynamic.map((d) => Object.fromEntries(Object.entries(overrides).filter(([name]) => d.has(name))));
 }

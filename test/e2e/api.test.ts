@@ -10,7 +10,11 @@ import { INestApplication } from '@nestjs/common';
 import { resolveArch } from '../../src/core/arch-source';
 import { JobStore } from '../../src/jobs/job-store';
 import { createApp } from '../../src/main';
+import { workspace } from '../../src/core/workspace';
+import { KernelsService } from '../../src/kernels/kernels.service';
+import { DeviceService } from '../../src/runtime/device.service';
 import { NET_30MS, NOTE10_YAMLS, REPO, cli, tempDir } from '../helpers';
+import { tinyModel, writeRegressors } from '../gate-fixtures';
 
 interface Server {
   app: INestApplication;
@@ -156,6 +160,16 @@ describe('HTTP service (real app on an ephemeral port)', () => {
     assert.equal(validated.status, 'succeeded', JSON.stringify(validated.error));
     assert.equal(validated.result.samples, 2);
     assert.ok(validated.result.within10 >= 0 && validated.result.rows.length === 2);
+
+    // validate --models answers with this JSON: the same keys and row keys, space and seed null; "models" (rows: "model", "unsupportedNodes") added
+    writeRegressors(home); // deterministic kernel regressors, without profiling
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'tiny.onnx'), tinyModel());
+    const byModel = await new KernelsService(new DeviceService(workspace(home))).validate('local-cpu', dir, { passes: 1, warmup: 1, runsPerPass: 1 });
+    assert.deepEqual(Object.keys(byModel).filter((k) => k !== 'models'), Object.keys(validated.result));
+    assert.deepEqual(Object.keys(byModel.rows[0]).filter((k) => !['model', 'unsupportedNodes'].includes(k)), Object.keys(validated.result.rows[0]));
+    assert.deepEqual(Object.keys(byModel.uncalibrated), Object.keys(validated.result.uncalibrated));
+    assert.deepEqual([byModel.space, byModel.seed, byModel.rows[0].arch, byModel.rows[0].model], [null, null, null, 'tiny.onnx']);
   });
 
   it('refuses a second service on the same data directory', async () => {

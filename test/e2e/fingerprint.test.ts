@@ -99,6 +99,13 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
     const strict = cli(['predict', '--device', 'local-cpu', '--model', model, '--strict'], home);
     assert.equal(strict.status, 2);
     assert.match(strict.stderr, runtimeOnly);
+    // validate --models checks them as validate --space checks its table: refused before measuring
+    const dir = path.join(home, 'models');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'tiny.onnx'), tinyModel());
+    const validate = cli(['validate', '--device', 'local-cpu', '--models', dir, '--strict'], home);
+    assert.equal(validate.status, 2);
+    assert.match(validate.stderr, runtimeOnly);
   });
 
   it('tailor devices marks the stale tables with the reason; imported tables of table-only devices are unknown', () => {

@@ -13,7 +13,7 @@ import { exportPiecesTflite } from '../../src/export/tflite';
 import { seededWeights } from '../../src/export/weights';
 import { createApp } from '../../src/main';
 import { tempDir } from '../helpers';
-import { listing, tinyModel, writeRegressors } from '../gate-fixtures';
+import { listing, tinyModel, writeExternalModel, writeRegressors } from '../gate-fixtures';
 
 interface Server {
   app: INestApplication;
@@ -160,5 +160,34 @@ describe('HTTP: POST /gate and POST /latency/predict { device, model }', () => {
     expectError(await post(server, '/latency/predict', { device: 'pixel9', model: 'tiny.onnx' }), 404, /Unknown device "pixel9"/);
     expectError(await post(server, '/latency/predict', { device: 'local-cpu' }), 400, /give "arch" \(one architecture\), "archs" \(a batch\) or "model"/);
     expectError(await post(server, '/latency/predict', { device: 'local-cpu', arch: 'max', inputShape: 'x:1' }), 400, /"inputShape" applies to "model" only/);
+    expectError(await post(server, '/latency/predict', { device: 'local-cpu', arch: 'max', allowUnknownOps: true }), 400, /"allowUnknownOps" applies to "model" only/);
+  });
+
+  it('external data files and unknown ops: read beside the model; a missing file or an unknown op is a 422 naming it', async () => {
+    const ext = writeExternalModel(modelDir, 'ext');
+    const p = await post(server, '/latency/predict', { device: 'local-cpu', model: 'ext.onnx' });
+    assert.equal(p.status, 200, JSON.stringify(p.json));
+    const g = await post(server, '/gate', { model: 'ext.onnx', limits: { size: '1 MB', params: '1K' } });
+    assert.equal(g.status, 200, JSON.stringify(g.json));
+    assert.equal(g.json[0].metrics.sizeBytes, fs.statSync(ext.model).size + fs.statSync(ext.data).size);
+    expectError(await post(bare, '/gate', upload(fs.readFileSync(ext.model), { limits: '{"size": "1 MB"}' }, 'ext.onnx')), 422, /ext\.onnx is not a valid ONNX model: it stores 4 tensor\(s\) in external data files \(ext\.data\).*an upload cannot carry them/);
+    fs.rmSync(ext.data);
+    const missing = /ext\.onnx is not a valid ONNX model: tensor "conv\.w" is stored in the external data file "ext\.data", which is missing/;
+    expectError(await post(server, '/latency/predict', { device: 'local-cpu', model: 'ext.onnx' }), 422, missing);
+    expectError(await post(server, '/gate', { model: 'ext.onnx', limits: { size: '1 MB' } }), 422, missing);
+
+    fs.writeFileSync(path.join(modelDir, 'custom.onnx'), tinyModel({ op: 'Swish' }));
+    const unknown = /custom\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "act" \(com\.example\.Swish\)/;
+    expectError(await post(server, '/latency/predict', { device: 'local-cpu', model: 'custom.onnx' }), 422, new RegExp(`${unknown.source}.*send "allowUnknownOps": true`));
+    expectError(await post(server, '/gate', { model: 'custom.onnx', limits: { params: '1K' } }), 422, new RegExp(`${unknown.source}.*set "allowUnknownOps": true in the budget`));
+    const partial = await post(server, '/latency/predict', { device: 'local-cpu', model: 'custom.onnx', allowUnknownOps: true });
+    assert.equal(partial.status, 200, JSON.stringify(partial.json));
+    assert.ok(partial.json.unsupported.some((u: { node: string }) => u.node === 'act'), JSON.stringify(partial.json.unsupported));
+    const gated = await post(server, '/gate', { model: 'custom.onnx', allowUnknownOps: true, limits: { params: '1K' } });
+    assert.equal(gated.status, 200, JSON.stringify(gated.json));
+    assert.deepEqual([gated.json[0].passed, gated.json[0].partial, gated.json[0].unknownNodes], [true, true, [{ node: 'act', opType: 'com.example.Swish' }]]);
+    const uploaded = await post(bare, '/gate', upload(tinyModel({ op: 'Swish' }), { limits: '{"params": "1K"}', allowUnknownOps: 'true' }, 'custom.onnx'));
+    assert.equal(uploaded.status, 200, JSON.stringify(uploaded.json));
+    expectError(await post(bare, '/gate', upload(tinyModel(), { limits: '{"params": "1K"}', allowUnknownOps: 'yes' })), 400, /"allowUnknownOps" must be "true" or "false"/);
   });
 });

@@ -10,7 +10,8 @@ import { netFromArch } from '../../src/core/net';
 import { getSpace } from '../../src/core/space';
 import { exportPiecesTflite } from '../../src/export/tflite';
 import { seededWeights } from '../../src/export/weights';
-import { REPO, tempDir } from '../helpers';
+import { validateXML } from 'xmllint-wasm';
+import { FIXTURES, REPO, tempDir } from '../helpers';
 import { listing, tinyModel, writeExternalModel, writeRegressors } from '../gate-fixtures';
 
 const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
@@ -22,11 +23,11 @@ interface Run {
 }
 
 /** `tailor gate` spawned in `cwd` (config discovery reads the current directory). */
-function gate(cwd: string, args: string[], opts: { home?: string; preload?: string } = {}): Run {
+function gate(cwd: string, args: string[], opts: { home?: string; preload?: string; timeoutMs?: number } = {}): Run {
   const env = { ...process.env };
   delete env.TAILOR_HOME;
   const r = spawnSync(process.execPath, [...(opts.preload ? ['--require', opts.preload] : []), CLI, ...(opts.home ? ['--home', opts.home] : []), 'gate', ...args], {
-    cwd, env, encoding: 'utf8', timeout: 600_000,
+    cwd, env, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -44,8 +45,15 @@ function project(): { dir: string; home: string; models: string } {
 
 const budgetsFile = (dir: string, budgets: unknown[], file = 'tailor.budgets.json') => fs.writeFileSync(path.join(dir, file), JSON.stringify({ budgets }, null, 2));
 
+/** The schema errors of a JUnit report (Jenkins' junit-10.xsd, which GitLab and GitHub reporters read too). */
+async function junitErrors(xml: string): Promise<string[]> {
+  const xsd = fs.readFileSync(path.join(FIXTURES, 'gate', 'junit.xsd'), 'utf8');
+  const r = await validateXML({ xml: [{ fileName: 'gate.xml', contents: xml }], schema: [{ fileName: 'junit.xsd', contents: xsd }] });
+  return r.valid ? [] : r.errors.map((e) => e.rawMessage);
+}
+
 describe('tailor gate (CLI)', () => {
-  it('exits 0 when every budget holds and 1 when one is exceeded, naming the config it used', () => {
+  it('exits 0 when every budget holds and 1 when one is exceeded, naming the config it used', async () => {
     const { dir, home } = project();
     budgetsFile(dir, [{ name: 'tiny', model: 'models/tiny.onnx', limits: { size: '10 kB', params: '1K', macs: '1M', latency: { 'local-cpu': '5 ms' } } }]);
     const ok = gate(dir, [], { home });
@@ -76,6 +84,7 @@ describe('tailor gate (CLI)', () => {
     assert.equal(option.status, 0, option.stderr);
     assert.match(option.stderr, /budgets from ci\.json/);
     assert.match(option.stdout, /<testcase classname="tailor\.gate\.other" name="size &lt;= 1 MB"/);
+    assert.deepEqual(await junitErrors(option.stdout), [], 'the real output is valid JUnit');
   });
 
   it('exits 2 with a specific message on usage and input errors', () => {
@@ -102,15 +111,21 @@ describe('tailor gate (CLI)', () => {
       [[{ name: 'a', model: 'models/notes.onnx', limits: size }], [], /models\/notes\.onnx is not a valid ONNX model/],
       [[{ name: 'a', model: 'models/dynamic.onnx', limits: size }], [], /Budget "a": cannot gate the figures of models\/dynamic\.onnx: input "input" has a dynamic shape \(batchx3xhxw\); give its size in the budget: "inputShape": "input:<batch>x3x<h>x<w>"/],
       [[{ name: 'a', model: 'models/dynamic.onnx', inputShape: 'input:1x3x16', limits: size }], [], /inputShape "input:1x3x16": input "input" has rank 4/],
-      [[{ name: 'a', model: 'models/custom.onnx', limits: { macs: '1M' } }], [], /Budget "a": cannot gate MACs of models\/custom\.onnx: 4 node\(s\) have no MAC count \(node "act" \(com\.example\.Swish\): unsupported op/],
-      [[{ name: 'a', model: 'models/custom.onnx', limits: { latency: { 'local-cpu': '1 ms' } } }], [], /cannot gate latency on "local-cpu" of models\/custom\.onnx: 4 node\(s\) have no kernel predictor \(node "act"/],
+      // an unknown op: refused whatever the limits, unless the budget allows a partial analysis (then MACs and latency still cannot be gated)
+      [[{ name: 'a', model: 'models/custom.onnx', limits: size }], [], /models\/custom\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "act" \(com\.example\.Swish\)\. .*set "allowUnknownOps": true in the budget/],
+      [[{ name: 'a', model: 'models/custom.onnx', allowUnknownOps: true, limits: { macs: '1M' } }], [], /Budget "a": cannot gate MACs of models\/custom\.onnx: 4 node\(s\) have no MAC count \(node "act" \(com\.example\.Swish\): unsupported op/],
+      [[{ name: 'a', model: 'models/custom.onnx', allowUnknownOps: true, limits: { latency: { 'local-cpu': '1 ms' } } }], [], /cannot gate latency on "local-cpu" of models\/custom\.onnx: 4 node\(s\) have no kernel predictor \(node "act"/],
       [[{ name: 'a', model: 'models/ext.onnx', limits: size }], [], /models\/ext\.onnx is not a valid ONNX model: tensor "conv\.w" is stored in the external data file "ext\.data", which is missing/],
       [[{ name: 'a', model: 'models/tiny.onnx', limits: size }], ['--baseline', 'nope.json'], /Baseline .*nope\.json cannot be used: no such file/],
+      // checked before any work, and quickly (node's recursive mkdir spins forever under /proc)
+      [[{ name: 'a', model: 'models/tiny.onnx', limits: size }], ['--save-baseline', 'models/tiny.onnx/b.json'], /Invalid value for --save-baseline: cannot write models\/tiny\.onnx\/b\.json: .*models\/tiny\.onnx is a file, not a directory/],
+      [[{ name: 'a', model: 'models/tiny.onnx', limits: size }], ['--save-baseline', '/proc/nope/b.json'], /Invalid value for --save-baseline: cannot write \/proc\/nope\/b\.json: nothing can be created in \/proc \(ENOENT\)/],
+      [[{ name: 'a', model: 'models/tiny.onnx', limits: size }], ['--save-baseline', 'models'], /Invalid value for --save-baseline: cannot write models: it is a directory/],
     ];
     for (const [budgets, args, message] of cases) {
       fs.rmSync(path.join(dir, 'tailor.budgets.json'), { force: true });
       if (budgets) budgetsFile(dir, budgets);
-      const r = gate(dir, args, { home });
+      const r = gate(dir, args, { home, timeoutMs: 60_000 });
       assert.equal(r.status, 2, `${JSON.stringify(budgets)} ${args.join(' ')} -> ${r.status}\n${r.stderr}`);
       assert.match(r.stderr, message);
       assert.equal(r.stdout, '', 'no report on input errors');
@@ -121,6 +136,36 @@ describe('tailor gate (CLI)', () => {
     const r = gate(dir, [], { home: bare });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /No kernel regressors for device "local-cpu".*tailor profile --device local-cpu --kernels/);
+
+    // an unexpected failure inside the gate is exit 2 with its message (and stack), never 1 ("over budget")
+    const preload = path.join(dir, 'broken-clock.js');
+    fs.writeFileSync(preload, "process.hrtime.bigint = () => { throw new Error('the clock is broken'); };\n");
+    budgetsFile(dir, [{ name: 'a', model: 'models/tiny.onnx', limits: size }]);
+    const broken = gate(dir, [], { home, preload, timeoutMs: 60_000 });
+    assert.equal(broken.status, 2, broken.stderr);
+    assert.match(broken.stderr, /Error: the clock is broken\n\s+at /);
+    assert.match(broken.stderr, /error: The gate stopped on an unexpected error, so no budget was judged: the clock is broken/);
+    assert.equal(broken.stdout, '');
+  });
+
+  it('allowUnknownOps: a partial analysis, marked in the JSON report, gated on size and params', async () => {
+    const { dir, home, models } = project();
+    fs.writeFileSync(path.join(models, 'custom.onnx'), tinyModel({ op: 'Swish' }));
+    budgetsFile(dir, [{ name: 'custom', model: 'models/custom.onnx', allowUnknownOps: true, limits: { size: '1 MB', params: '1K' } }]);
+    const r = gate(dir, ['--format', 'json'], { home });
+    assert.equal(r.status, 0, r.stderr);
+    const [report] = JSON.parse(r.stdout);
+    assert.deepEqual([report.passed, report.metrics.params, report.partial, report.unknownNodes], [true, 314, true, [{ node: 'act', opType: 'com.example.Swish' }]]);
+    assert.equal(report.metrics.macs, 3 * 3 * 3 * 8 * 256 + 8 * 256, 'only the conv before the unknown op is counted');
+    const text = gate(dir, [], { home });
+    assert.match(text.stdout, /note: MACs leave out 4 of 5 node\(s\) whose shapes are unknown \(node "act" \(com\.example\.Swish\)\)/);
+    // JUnit with a failure and the notes, as the CLI writes it, is valid too
+    budgetsFile(dir, [{ name: 'custom <v2>', model: 'models/custom.onnx', allowUnknownOps: true, limits: { size: '1 MB', params: '100' } }]);
+    const junit = gate(dir, ['--format', 'junit'], { home });
+    assert.equal(junit.status, 1, junit.stderr);
+    assert.match(junit.stdout, /<failure message="params 314 exceeds the limit 100" type="BudgetExceeded">/);
+    assert.match(junit.stdout, /<system-out>MACs leave out/);
+    assert.deepEqual(await junitErrors(junit.stdout), []);
   });
 
   it('gates .tflite models on size, params and MACs; their latency only when measured on a tflite-wasm device', () => {

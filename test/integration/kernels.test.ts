@@ -16,6 +16,8 @@ import { modelZoo } from '../../src/kernels/zoo';
 import { DeviceService } from '../../src/runtime/device.service';
 import '../../src/runtime/registry';
 import { cli, tempDir } from '../helpers';
+import { tinyModel, writeExternalModel } from '../gate-fixtures';
+import { Graph, floatTensor } from '../onnx-graphs';
 
 /** A model with an op the kernel predictor has no type for (ConvTranspose), and data movement (a channel Split, a reflect Pad). */
 function withUnsupported(): Uint8Array {
@@ -119,12 +121,20 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
   it('validates a directory of models end to end (the JSON of validate --space, rows per model)', async () => {
     const dir = tempDir();
     for (const m of zoo.filter((z) => ['mlp-784', 'unet-r128'].includes(z.name))) fs.writeFileSync(path.join(dir, `${m.name}.onnx`), m.bytes);
-    const r = await kernels.validate('local-cpu', dir, { passes: 1, warmup: 1, runsPerPass: 2 });
-    assert.equal(r.samples, 2);
-    assert.deepEqual(r.rows.map((row) => row.model), ['mlp-784.onnx', 'unet-r128.onnx']);
+    writeExternalModel(dir, 'ext'); // weights beside it: loaded through its path
+    fs.writeFileSync(path.join(dir, 'dynamic.onnx'), tinyModel({ dynamic: true }));
+    const files = ['dynamic.onnx', 'ext.onnx', 'mlp-784.onnx', 'unet-r128.onnx'];
+    await assert.rejects(kernels.validate('local-cpu', dir, { passes: 1, warmup: 1, runsPerPass: 2 }), /Input "input" of .*dynamic\.onnx has a dynamic shape/);
+    await assert.rejects(kernels.validate('local-cpu', dir, { passes: 1, inputShapes: { images: [1, 3, 8, 8] } }), /Invalid --input-shape "images:1x3x8x8": no model of the directory has a dynamic input "images"/);
+    const r = await kernels.validate('local-cpu', dir, { passes: 1, warmup: 1, runsPerPass: 2, inputShapes: { input: [1, 3, 16, 16] } });
+    // the keys of validate --space (ValidationReport, then its warnings) in order, space and seed null; "models" added
+    assert.deepEqual(Object.keys(r), ['device', 'space', 'seed', 'samples', 'within5', 'within10', 'mape', 'rmseMs', 'spearman', 'speedFactor', 'uncalibrated', 'rows', 'warnings', 'models']);
+    assert.deepEqual([r.space, r.seed, r.warnings, r.samples], [null, null, [], files.length]);
+    assert.deepEqual(Object.keys(r.rows[0]), ['arch', 'predictedMs', 'measuredMs', 'tableMs', 'errorPct', 'model', 'unsupportedNodes']);
+    assert.deepEqual(r.rows.map((row) => [row.model, row.arch]), files.map((f) => [f, null]));
     for (const key of ['within5', 'within10', 'mape', 'rmseMs', 'speedFactor']) assert.ok(Number.isFinite((r as any)[key]), key);
     assert.ok(r.rows.every((row) => row.measuredMs > 0 && Math.abs(row.predictedMs - row.tableMs * r.speedFactor) < 1e-9));
-    assert.ok(r.uncalibrated.samples === 2);
+    assert.ok(r.uncalibrated.samples === files.length);
   });
 
   it('CLI: predict --model / validate --models, exit code 2 on bad input', () => {
@@ -135,6 +145,26 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
     assert.equal(ok.status, 0, ok.stderr);
     const json = JSON.parse(ok.stdout);
     assert.ok(json.latencyMs > 0 && Array.isArray(json.breakdown) && Array.isArray(json.nodes) && json.unsupportedCount === 0);
+    // the text names the nodes folded at load
+    const g = new Graph(13).input('input', [1, 3, 16, 16]);
+    g.init(floatTensor('w', [8, 3, 3, 3]));
+    const conv = g.op('Conv', ['input', 'w'], { pads: [1, 1, 1, 1] }, { name: 'conv' });
+    g.output(g.op('Relu', [g.op('Dropout', [g.op('Identity', [conv], {}, { name: 'same' })], {}, { name: 'drop' })], {}, { name: 'relu' }));
+    const withFolded = path.join(dir, 'folded.onnx');
+    fs.writeFileSync(withFolded, g.bytes());
+    const text = cli(['predict', '--device', 'local-cpu', '--model', withFolded], home);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^folded at load: same, drop$/m);
+    assert.match(text.stdout, /2 node\(s\) folded at load\)/);
+    // an unknown op is refused unless allowed; then its nodes are listed without a prediction
+    const custom = path.join(dir, 'custom.onnx');
+    fs.writeFileSync(custom, tinyModel({ op: 'Swish' }));
+    const allowed = cli(['predict', '--device', 'local-cpu', '--model', custom, '--allow-unknown-ops'], home);
+    assert.equal(allowed.status, 0, allowed.stderr);
+    assert.match(allowed.stdout, /no predictor for \d+ node\(s\):\n {2}act \(com\.example\.Swish\)/);
+    const ext = writeExternalModel(dir, 'ext');
+    assert.equal(cli(['predict', '--device', 'local-cpu', '--model', ext.model], home).status, 0, 'external data read beside the model');
+    fs.rmSync(ext.data);
     const empty = tempDir();
     const corruptHome = tempDir();
     fs.mkdirSync(path.join(corruptHome, 'latency-tables', 'local-cpu', 'kernels'), { recursive: true });
@@ -144,6 +174,9 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
       [['predict', '--device', 'local-cpu', '--model', model], corruptHome, /regressors.json is corrupt or truncated/],
       [['predict', '--device', 'local-cpu', '--model', path.join(dir, 'missing.onnx')], home, /Model file .*missing\.onnx does not exist/],
       [['predict', '--device', 'local-cpu', '--model', model, '--arch', 'max'], home, /either --arch or --model/],
+      [['predict', '--device', 'local-cpu', '--model', custom], home, /custom\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "act" \(com\.example\.Swish\)\. .*pass --allow-unknown-ops/],
+      [['predict', '--device', 'local-cpu', '--model', ext.model], home, /ext\.onnx is not a valid ONNX model: tensor "conv\.w" is stored in the external data file "ext\.data", which is missing/],
+      [['validate', '--device', 'local-cpu', '--space', 'ofa-mbv3-w1.0', '--input-shape', 'x:1'], home, /--input-shape: it applies to --models only/],
       [['predict', '--device', 'local-cpu'], home, /needs --arch <arch> \(lookup table\) or --model/],
       [['validate', '--device', 'local-cpu', '--models', empty], home, /holds no \.onnx file/],
       [['validate', '--device', 'local-cpu'], home, /needs --space <id> \(lookup table\) or --models/],

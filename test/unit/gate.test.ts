@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -24,7 +25,8 @@ import { tfliteVersion } from '../../src/runtime/tflite-wasm/version';
 import { registerBackend } from '../../src/runtime/registry';
 import { readTflite } from '../../src/tflite/reader';
 import { writeTflite } from '../../src/tflite/writer';
-import { FIXTURES, tempDir } from '../helpers';
+import { unwritableReason } from '../../src/core/fs-atomic';
+import { FIXTURES, REPO, tempDir } from '../helpers';
 
 const value = (p: ReturnType<typeof parseSize>) => {
   assert.ok(p.ok, p.ok ? '' : p.reason);
@@ -173,7 +175,7 @@ describe('gate: config schema', () => {
     const budget = (b: Record<string, unknown>) => ({ budgets: [{ name: 'b', model: 'm.onnx', limits: { size: '1 MB' }, ...b }] });
     bad({ budget: [] }, /unknown field "budget"/);
     bad({ budgets: [] }, /"budgets" is empty/);
-    bad(budget({ modle: 'x' }), /budgets\[0\] \("b"\)\.modle: unknown field \(known: name, model, inputShape, limits, measure\)/);
+    bad(budget({ modle: 'x' }), /budgets\[0\] \("b"\)\.modle: unknown field \(known: name, model, inputShape, limits, measure, allowUnknownOps\)/);
     bad(budget({ limits: { sise: '1 MB' } }), /budgets\[0\] \("b"\)\.limits\.sise: unknown field \(known: size, params, macs, latency\)/);
     bad(budget({ limits: { size: '5 XB' } }), /limits\.size: unknown size unit "XB" in "5 XB"/);
     bad(budget({ limits: { params: '2.5 MB' } }), /limits\.params: unknown count unit "MB"/);
@@ -184,6 +186,7 @@ describe('gate: config schema', () => {
     bad(budget({ model: 'missing.onnx' }), /budgets\[0\] \("b"\)\.model: model file "missing\.onnx" not found \(looked for .*missing\.onnx\)/);
     bad(budget({ measure: true }), /measure: true needs a latency limit/);
     bad(budget({ measure: 'yes' }), /measure: must be true or false/);
+    bad(budget({ allowUnknownOps: 'yes' }), /allowUnknownOps: must be true or false/);
     bad(budget({ measure: true, limits: { latency: { note10: '30 ms' } } }), /measure: device "note10" is a table-only device/);
     bad(budget({ inputShape: 'input:1xAx3' }), /inputShape: "input:1xAx3": dims must be positive integers/);
     bad(budget({ name: '' }), /name: must be a non-empty string/);
@@ -410,5 +413,19 @@ describe('gate: baselines', () => {
     bad('[{"name": "a", "metrics": {"sizeBytes": 1, "params": 1, "macs": 1, "latencyMs": {"d": {}}}}]', /metrics\.latencyMs\.d must be \{ predicted\?, measured\? \} in ms, at least one of them/);
     bad('[{"name": "a", "metrics": {"sizeBytes": 1, "params": 1, "macs": 1, "latencyMs": {"d": {"measured": "fast"}}}}]', /metrics\.latencyMs\.d must be/);
     assert.throws(() => readBaseline(path.join(dir, 'nope.json')), code('INVALID_BASELINE', /no such file/));
+  });
+
+  it('a baseline that cannot be written is CANNOT_WRITE at once: under a file, or where mkdir answers ENOENT (/proc)', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'model.onnx'), 'x');
+    assert.throws(() => saveBaseline(path.join(dir, 'model.onnx', 'b.json'), sampleReport()), code('CANNOT_WRITE', /Cannot write the baseline .*model\.onnx\/b\.json: ENOTDIR: .*model\.onnx is a file, not a directory/));
+    // node's own recursive mkdir retries /proc/nope forever: run it in a child that a timeout can stop
+    const report = JSON.stringify(path.join(REPO, '.test-build', 'src', 'gate', 'report.js'));
+    const script = `try { require(${report}).saveBaseline('/proc/nope/b.json', { results: [] }); } catch (e) { console.log(e.code + ': ' + e.message); }`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.signal, null, 'finished, not killed by the timeout');
+    assert.match(r.stdout, /^CANNOT_WRITE: Cannot write the baseline \/proc\/nope\/b\.json: ENOENT/);
+    assert.deepEqual([unwritableReason('/proc/nope/b.json'), unwritableReason(path.join(dir, 'sub', 'b.json'))], ['nothing can be created in /proc (ENOENT)', null]);
+    assert.deepEqual(fs.readdirSync(dir), ['model.onnx'], 'the check leaves nothing behind');
   });
 });

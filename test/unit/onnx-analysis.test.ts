@@ -16,7 +16,8 @@ import { exportOnnx } from '../../src/export/onnx';
 import { seededWeights } from '../../src/export/weights';
 import { tensorDataProblem, tensorValues } from '../../src/analysis/tensors';
 import { REPO, cli, tempDir } from '../helpers';
-import { DT, Graph, floatTensor, int64Tensor, tensorAttr } from '../onnx-graphs';
+import { writeExternalModel } from '../gate-fixtures';
+import { DT, Graph, float, floatTensor, int64Tensor, tensorAttr } from '../onnx-graphs';
 
 const volume = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 
@@ -101,24 +102,50 @@ describe('ONNX analysis: params and MACs by hand (onnx-tool conventions)', () =>
     cost('Unsqueeze', ['x', 'axes']);
     const n = byName(analyzeOnnx(g.bytes()));
     const elements = 2 * 4 * 6 * 6;
-    const expected: Record<string, [number, number]> = {
-      BatchNormalization: [16, elements * (1 + 24 + 4 + 1 + 1)], // add, sqrt, div, add, mul
-      Sigmoid: [0, elements * 32], // exp
-      Tanh: [0, elements * 2 * 38], // onnx-tool: twice (exp + 2 adds + div)
-      HardSwish: [0, elements * 5], // 2 mul + add + 2 compares
-      Clip: [0, elements * 2], // bounds are settings, not weights
-      Div: [1, elements * 4],
-      Softmax: [0, elements * 36], // exp + div
-      Add: [4, elements],
-      Max: [0, elements * 2], // one op per input beyond the first
-      Erf: [0, 0],
-      ReduceMean: [0, elements],
-      Resize: [0, 2 * 4 * 12 * 12 * 4], // 4 per output element (linear)
-      nearest: [0, 0],
-      LayerNormalization: [12, elements * 7 + 2 * 4 * 6 * 29], // 3 mul + 4 add per element; add + sqrt + div per row
-      Unsqueeze: [0, 0], // int64 axes are settings
+    const same = [2, 4, 6, 6];
+    const expected: Record<string, [number[], number, number]> = {
+      BatchNormalization: [same, 16, elements * (1 + 24 + 4 + 1 + 1)], // add, sqrt, div, add, mul
+      Sigmoid: [same, 0, elements * 32], // exp
+      Tanh: [same, 0, elements * 2 * 38], // onnx-tool: twice (exp + 2 adds + div)
+      HardSwish: [same, 0, elements * 5], // 2 mul + add + 2 compares
+      Clip: [same, 0, elements * 2], // bounds are settings, not weights
+      Div: [same, 1, elements * 4],
+      Softmax: [same, 0, elements * 36], // exp + div
+      Add: [same, 4, elements], // [4, 1, 1] broadcast over [2, 4, 6, 6]
+      Max: [same, 0, elements * 2], // one op per input beyond the first
+      Erf: [same, 0, 0],
+      ReduceMean: [[2, 4, 1, 1], 0, elements], // keepdims defaults to 1
+      Resize: [[2, 4, 12, 12], 0, 2 * 4 * 12 * 12 * 4], // scales 1, 1, 2, 2; 4 per output element (linear)
+      nearest: [[2, 4, 12, 12], 0, 0],
+      LayerNormalization: [same, 12, elements * 7 + 2 * 4 * 6 * 29], // 3 mul + 4 add per element; add + sqrt + div per row
+      Unsqueeze: [[2, 4, 1, 1, 6, 6], 0, 0], // int64 axes are settings; new dims at output axes 2 and 3
     };
-    for (const [name, [params, macs]] of Object.entries(expected)) assert.deepEqual([n.get(name)!.params, n.get(name)!.macs], [params, macs], name);
+    for (const [name, [shape, params, macs]] of Object.entries(expected)) assert.deepEqual([n.get(name)!.outputShapes, n.get(name)!.params, n.get(name)!.macs], [[shape], params, macs], name);
+  });
+
+  it('grouped Conv, AveragePool, GlobalMaxPool, Mul, Sub, HardSigmoid', () => {
+    const g = new Graph(13).input('x', [1, 8, 10, 10]);
+    g.init(floatTensor('gw', [12, 4, 3, 3]), floatTensor('gb', [12]), floatTensor('scale', [8, 1, 1]), floatTensor('shift', [8, 1, 1]));
+    g.op('Conv', ['x', 'gw', 'gb'], { pads: [1, 1, 1, 1], group: 2 }, { name: 'grouped' });
+    g.op('AveragePool', ['x'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, { name: 'avg' });
+    g.op('GlobalMaxPool', ['x'], {}, { name: 'gmax' });
+    g.op('Mul', ['x', 'scale'], {}, { name: 'mul' });
+    g.op('Sub', ['x', 'shift'], {}, { name: 'sub' });
+    g.op('HardSigmoid', ['x'], { alpha: float(0.2) }, { name: 'hsig' });
+    const n = byName(analyzeOnnx(g.bytes()));
+    const expected: Record<string, [number[], number, number]> = {
+      // 2 groups of 4 input channels: each of the 12 x 10 x 10 outputs reads 4 x 3 x 3 weights, plus its bias add
+      grouped: [[1, 12, 10, 10], 12 * 4 * 9 + 12, 1200 * 36 + 1200],
+      // (10 + 1 + 1 - 3) / 2 + 1 = 5: 200 outputs x 9 window elements
+      avg: [[1, 8, 5, 5], 0, 200 * 9],
+      // one compare per input element
+      gmax: [[1, 8, 1, 1], 0, 800],
+      mul: [[1, 8, 10, 10], 8, 800],
+      sub: [[1, 8, 10, 10], 8, 800],
+      // mul + add + 2 compares per element
+      hsig: [[1, 8, 10, 10], 0, 800 * 4],
+    };
+    for (const [name, [shape, params, macs]] of Object.entries(expected)) assert.deepEqual([n.get(name)!.outputShapes, n.get(name)!.params, n.get(name)!.macs], [[shape], params, macs], name);
   });
 
   it('counts float Constant outputs as weights and integer ones not; typed and raw initializers alike', () => {
@@ -137,6 +164,53 @@ describe('ONNX analysis: params and MACs by hand (onnx-tool conventions)', () =>
       assert.deepEqual([n.get('mm')!.params, n.get('mul')!.params, n.get('r1')!.params, n.get('r2')!.params], [20, 5, 0, 0], encoding);
       assert.equal(a.params, 25);
     }
+  });
+});
+
+describe('ONNX analysis: shapes of the data-movement ops by hand', () => {
+  const shapes = (a: ModelAnalysis) => Object.fromEntries(a.nodes.map((n) => [n.name, n.outputShapes]));
+
+  it('Concat, Split, Slice, Pad, Transpose, Squeeze, Flatten (settings as inputs, opset 13)', () => {
+    const g = new Graph(13).input('x', [1, 8, 10, 10]).input('y', [1, 12, 10, 10]).input('p', [1, 8, 1, 1]);
+    g.init(int64Tensor('sizes', [3, 5]), int64Tensor('starts', [1, -3]), int64Tensor('ends', [9, 1000]), int64Tensor('axes', [2, 3]), int64Tensor('steps', [2, 1]));
+    g.init(int64Tensor('pads', [0, 0, 1, 2, 0, 0, 3, 4]), int64Tensor('sq', [2, 3]));
+    g.op('Concat', ['x', 'y'], { axis: 1 }, { name: 'concat' });
+    g.op('Split', ['x', 'sizes'], { axis: 1 }, { name: 'split', outputs: 2 });
+    g.op('Slice', ['x', 'starts', 'ends', 'axes', 'steps'], {}, { name: 'slice' });
+    g.op('Pad', ['x', 'pads'], {}, { name: 'pad' });
+    g.op('Transpose', ['x'], { perm: [0, 2, 3, 1] }, { name: 'transpose' });
+    g.op('Squeeze', ['p', 'sq'], {}, { name: 'squeeze' });
+    g.op('Flatten', ['x'], {}, { name: 'flatten' });
+    g.op('Flatten', ['x'], { axis: 2 }, { name: 'flatten2' });
+    const a = analyzeOnnx(g.bytes());
+    assert.deepEqual(shapes(a), {
+      concat: [[1, 20, 10, 10]], // 8 + 12 channels
+      split: [[1, 3, 10, 10], [1, 5, 10, 10]], // sizes 3 and 5 along axis 1
+      slice: [[1, 8, 4, 3]], // H: 1, 3, 5, 7 (step 2 before 9); W: -3 -> 7 up to the clamped end 10
+      pad: [[1, 8, 14, 16]], // H + 1 + 3, W + 2 + 4
+      transpose: [[1, 10, 10, 8]],
+      squeeze: [[1, 8]],
+      flatten: [[1, 800]], // axis 1: 1 x (8 x 10 x 10)
+      flatten2: [[8, 100]], // axis 2: (1 x 8) x (10 x 10)
+    });
+    assert.equal(a.macs, 0, 'data movement costs no MACs');
+    assert.equal(a.params, 0, 'sizes, bounds, pads and axes are settings');
+  });
+
+  it('the attribute forms of opset 7-10 (Slice, Pad, Split, Squeeze)', () => {
+    const g = new Graph(9).input('x', [1, 8, 10, 10]).input('v', [1, 8]);
+    g.op('Slice', ['x'], { starts: [1, 2], ends: [9, -1], axes: [2, 3] }, { name: 'slice' });
+    g.op('Pad', ['x'], { pads: [0, 0, 1, 1, 0, 0, 2, 3] }, { name: 'pad' });
+    g.op('Split', ['x'], { axis: 1, split: [2, 6] }, { name: 'split', outputs: 2 });
+    g.op('Split', ['x'], { axis: 2 }, { name: 'halves', outputs: 2 });
+    g.op('Squeeze', ['v'], { axes: [0] }, { name: 'squeeze' });
+    assert.deepEqual(shapes(analyzeOnnx(g.bytes())), {
+      slice: [[1, 8, 8, 7]], // H 1..9; W 2 up to -1 = 9
+      pad: [[1, 8, 13, 14]], // H + 1 + 2, W + 1 + 3
+      split: [[1, 2, 10, 10], [1, 6, 10, 10]],
+      halves: [[1, 8, 5, 10], [1, 8, 5, 10]], // no sizes: equal parts
+      squeeze: [[8]],
+    });
   });
 });
 
@@ -195,7 +269,16 @@ describe('ONNX analysis: dynamic inputs', () => {
 });
 
 describe('ONNX analysis: unsupported ops and run-time values', () => {
-  it('stops shape propagation only for what depends on an unsupported op', () => {
+  it('refuses a model with unknown ops by default, naming the nodes and op types', () => {
+    const g = new Graph(13).input('x', [1, 8, 4, 4]);
+    g.op('Relu', [g.op('DepthToSpace', ['x'], { blocksize: 2 }, { name: 'd2s' })], {}, { name: 'relu' });
+    g.op('Foo', ['x'], {}, { name: 'custom', domain: 'com.example' });
+    rejects(() => analyzeOnnx(g.bytes(), { file: 'net.onnx' }), 'UNKNOWN_OP',
+      /^net\.onnx has 2 node\(s\) of ops the analysis cannot infer shapes for or count: node "d2s" \(DepthToSpace\), node "custom" \(com\.example\.Foo\)\. .*partial.*pass --allow-unknown-ops\.$/);
+    rejects(() => analyzeOnnx(g.bytes(), { allowUnknownOpsHint: 'send "allowUnknownOps": true' }), 'UNKNOWN_OP', /send "allowUnknownOps": true\.$/);
+  });
+
+  it('with allowUnknownOps, stops shape propagation only for what depends on an unsupported op', () => {
     const g = new Graph(13).input('x', [1, 8, 4, 4]).input('target', [2], DT.INT64);
     g.init(floatTensor('w', [8, 8, 1, 1]));
     const d2s = g.op('DepthToSpace', ['x'], { blocksize: 2 }, { name: 'd2s' });
@@ -204,7 +287,9 @@ describe('ONNX analysis: unsupported ops and run-time values', () => {
     const conv = g.op('Conv', ['x', 'w'], {}, { name: 'conv' });
     g.op('Relu', [g.op('Reshape', [conv, 'target'], {}, { name: 'flex' })], {}, { name: 'flex_relu' });
     g.output('after').output('conv').output('flex_relu');
-    const a = analyzeOnnx(g.bytes());
+    const a = analyzeOnnx(g.bytes(), { allowUnknownOps: true });
+    assert.equal(a.partial, true);
+    assert.deepEqual(a.unknownNodes, [{ node: 'd2s', opType: 'DepthToSpace' }, { node: 'custom', opType: 'com.example.Foo' }]);
     assert.deepEqual(a.unsupported, [{ opType: 'DepthToSpace', nodes: ['d2s'] }, { opType: 'com.example.Foo', nodes: ['custom'] }]);
     const n = byName(a);
     assert.deepEqual([n.get('d2s')!.outputShapes, n.get('d2s')!.macs, n.get('d2s')!.note], [[null], null, 'unsupported op DepthToSpace']);
@@ -220,6 +305,12 @@ describe('ONNX analysis: unsupported ops and run-time values', () => {
     assert.deepEqual(a.unresolved.map((u) => u.node), ['sig', 'after', 'flex', 'flex_relu']);
     assert.deepEqual(a.outputs.map((o) => o.shape), [null, [1, 8, 4, 4], null]);
     assert.equal(a.macs, 128 * 8);
+    // a run-time setting alone makes the analysis partial too, with no unknown op
+    const flex = new Graph(13).input('x', [1, 8]).input('target', [2], DT.INT64);
+    flex.op('Reshape', ['x', 'target'], {}, { name: 'flex' });
+    const b = analyzeOnnx(flex.bytes());
+    assert.deepEqual([b.partial, b.unknownNodes], [true, []]);
+    assert.deepEqual([analyzeOnnx(new Graph(13).input('x', [2]).bytes()).partial], [false]);
   });
 });
 
@@ -356,9 +447,33 @@ describe('tailor inspect --model', () => {
     assert.match(text.stdout, new RegExp(`params +${direct.params} `));
     assert.match(text.stdout, new RegExp(`MACs +${direct.macs} `));
     assert.match(text.stdout, /top nodes by MACs\n(.*\n){2}blocks\./);
-    const partial = cli(['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8']);
+    const partial = cli(['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8', '--allow-unknown-ops']);
     assert.equal(partial.status, 0, partial.stderr);
+    assert.match(partial.stdout, /MACs +3888 \(3\.9 K\) \(partial: 1 node\(s\) not counted, see below\)/);
     assert.match(partial.stdout, /unsupported ops: DepthToSpace \(1: d2s\)/);
+    const partialJson = JSON.parse(cli(['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8', '--allow-unknown-ops', '--json']).stdout);
+    assert.deepEqual([partialJson.partial, partialJson.unknownNodes], [true, [{ node: 'd2s', opType: 'DepthToSpace' }]]);
+    assert.equal(out.partial, false);
+  });
+
+  it('reads weights from external data files beside the model; a missing one is named', () => {
+    const ext = writeExternalModel(dir, 'ext');
+    const json = cli(['inspect', '--model', ext.model, '--json']);
+    assert.equal(json.status, 0, json.stderr);
+    const a = JSON.parse(json.stdout);
+    assert.equal(a.sizeBytes, fs.statSync(ext.model).size + fs.statSync(ext.data).size, 'size covers the external data');
+    assert.deepEqual(a.externalData, [{ location: 'ext.data', bytes: fs.statSync(ext.data).size }]);
+    assert.equal(a.params, 314);
+    assert.match(cli(['inspect', '--model', ext.model]).stdout, /files .* \(model .*, external data ext\.data .*\)/);
+    fs.truncateSync(ext.data, 100);
+    const short = cli(['inspect', '--model', ext.model]);
+    assert.equal(short.status, 2, short.stderr);
+    assert.match(short.stderr, /ext\.onnx is not a valid ONNX model: tensor "conv\.w" reads bytes 0-864 of the external data file "ext\.data", which has 100/);
+    fs.rmSync(ext.data);
+    const missing = cli(['inspect', '--model', ext.model]);
+    assert.equal(missing.status, 2, missing.stderr);
+    assert.match(missing.stderr, /ext\.onnx is not a valid ONNX model: tensor "conv\.w" is stored in the external data file "ext\.data", which is missing \(looked for .*ext\.data\)/);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('ext')), ['ext.onnx'], 'nothing written beside the model');
   });
 
   it('exits 2 with a specific message on bad input', () => {
@@ -371,6 +486,8 @@ describe('tailor inspect --model', () => {
       [['inspect', '--model', notOnnx], /arch\.json is not a valid ONNX model/],
       [['inspect', '--model', path.join(dir, 'nope.onnx')], /no such file/],
       [['inspect', '--model', dynamicFile], /Input "x" .* pass its size with --input-shape x:<N>x3x<H>x<W>/],
+      [['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8x8'], /dynamic\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "d2s" \(DepthToSpace\)\. .*pass --allow-unknown-ops/],
+      [['inspect', '--arch', 'max', '--space', 'ofa-mbv3-w1.0', '--allow-unknown-ops'], /--allow-unknown-ops.*--model only/],
       [['inspect', '--model', dynamicFile, '--input-shape', 'x:1x3x8'], /Invalid --input-shape "x:1x3x8": input "x" has rank 4/],
       [['inspect', '--model', dynamicFile, '--input-shape', 'x=1x3x8x8'], /Invalid --input-shape "x=1x3x8x8"/],
       [['inspect', '--model', exported, '--arch', 'max'], /either --arch or --model/],

@@ -295,8 +295,11 @@ describe('TFLite analysis: unsupported ops and invalid files', () => {
     return b.model([x], [r]);
   }
 
-  it('lists unknown ops by name and counts the rest (stored shapes reach past them)', () => {
-    const a = analyzeTflite(writeTflite(withUnknownOps(false)));
+  it('refuses unknown ops by name unless allowed; then lists them and counts the rest (stored shapes reach past them)', () => {
+    rejects(() => analyzeTflite(writeTflite(withUnknownOps(false)), { file: 'm.tflite' }), 'UNKNOWN_OP',
+      /^m\.tflite has 2 node\(s\) of ops the analysis cannot infer shapes for or count: node "norm" \(L2_NORMALIZATION\), node "swish" \(CUSTOM:MySwish\)\. .*pass --allow-unknown-ops/);
+    const a = analyzeTflite(writeTflite(withUnknownOps(false)), { allowUnknownOps: true });
+    assert.deepEqual([a.partial, a.unknownNodes], [true, [{ node: 'norm', opType: 'L2_NORMALIZATION' }, { node: 'swish', opType: 'CUSTOM:MySwish' }]]);
     assert.deepEqual(a.unsupported, [{ opType: 'L2_NORMALIZATION', nodes: ['norm'] }, { opType: 'CUSTOM:MySwish', nodes: ['swish'] }]);
     assert.deepEqual(a.nodes.map((n) => [n.name, n.macs, n.note ?? null]), [
       ['norm', null, 'unsupported op L2_NORMALIZATION'],
@@ -308,7 +311,7 @@ describe('TFLite analysis: unsupported ops and invalid files', () => {
   });
 
   it('with dynamic shapes, what follows an unknown op has no shape and no MACs', () => {
-    const a = analyzeTflite(writeTflite(withUnknownOps(true)), { inputShapes: { x: [2, 8, 8, 4] } });
+    const a = analyzeTflite(writeTflite(withUnknownOps(true)), { inputShapes: { x: [2, 8, 8, 4] }, allowUnknownOps: true });
     assert.deepEqual(a.unresolved, [{ node: 'relu', reason: 'depends on unsupported CUSTOM:MySwish operator "swish"' }]);
     assert.deepEqual(a.outputs, [{ name: 'relu', dtype: 'float32', shape: null }]);
     assert.equal(a.macs, 0);

@@ -31,6 +31,11 @@ export class GateFieldsDto {
   @IsOptional()
   @IsBoolean()
   strict?: boolean;
+
+  @ApiPropertyOptional({ description: 'Analyse past ops the analysis does not know (a partial analysis, marked "partial" in the report; no "macs" limit then). Default false: such a model gets 422' })
+  @IsOptional()
+  @IsBoolean()
+  allowUnknownOps?: boolean;
 }
 
 /** application/json: the model is a path inside the server's allowed model directory. */
@@ -60,4 +65,7 @@ export class GateUploadDto {
 
   @ApiPropertyOptional({ example: 'false', description: '"true" or "false"' })
   strict?: string;
+
+  @ApiPropertyOptional({ example: 'false', description: '"true" or "false"' })
+  allowUnknownOps?: string;
 }

@@ -12,7 +12,7 @@ const invalid = (reason: string) => new TailorError('INVALID_REQUEST', { reason 
 
 /** The same checks the global ValidationPipe makes: types, and no unknown fields. */
 function validated<T extends object>(cls: new () => T, body: unknown): T {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('expected a JSON object { model, limits, name?, inputShape?, measure?, strict? } or a multipart/form-data upload');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('expected a JSON object { model, limits, name?, inputShape?, measure?, strict?, allowUnknownOps? } or a multipart/form-data upload');
   const dto = plainToInstance(cls, body);
   const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
   if (errors.length) throw invalid(errors.flatMap((e) => Object.values(e.constraints ?? {})).join('; '));
@@ -20,7 +20,12 @@ function validated<T extends object>(cls: new () => T, body: unknown): T {
 }
 
 function budgetFrom(fields: GateFieldsDto, model: string, ctx: Omit<ParseContext, 'source'>): Budget {
-  const raw = { name: fields.name ?? model, model, limits: fields.limits, ...(fields.inputShape !== undefined ? { inputShape: fields.inputShape } : {}), ...(fields.measure !== undefined ? { measure: fields.measure } : {}) };
+  const raw = {
+    name: fields.name ?? model, model, limits: fields.limits,
+    ...(fields.inputShape !== undefined ? { inputShape: fields.inputShape } : {}),
+    ...(fields.measure !== undefined ? { measure: fields.measure } : {}),
+    ...(fields.allowUnknownOps !== undefined ? { allowUnknownOps: fields.allowUnknownOps } : {}),
+  };
   const budget = parseBudget(raw, 'budget', { ...ctx, source: 'in the request' });
   return fields.strict ? { ...budget, strict: true } : budget;
 }
@@ -31,7 +36,8 @@ export function budgetFromJson(body: unknown, devices: DeviceService, modelDir: 
   return budgetFrom(dto, dto.model, { devices, resolveModel: (model) => ({ display: model, file: resolveAllowedModel(modelDir, model) }) });
 }
 
-const FIELDS = ['name', 'limits', 'inputShape', 'measure', 'strict'];
+const FIELDS = ['name', 'limits', 'inputShape', 'measure', 'strict', 'allowUnknownOps'];
+const BOOLEAN_FIELDS = ['measure', 'strict', 'allowUnknownOps'];
 
 /** multipart/form-data: the file part "model" (held in memory, never written anywhere) and text fields. */
 export async function budgetFromUpload(req: FastifyRequest, devices: DeviceService): Promise<Budget> {
@@ -56,7 +62,7 @@ export async function budgetFromUpload(req: FastifyRequest, devices: DeviceServi
         } catch (e) {
           problems.push(`"limits" must be JSON text such as {"size": "5 MB"} (${(e as Error).message})`);
         }
-      } else if (part.fieldname === 'measure' || part.fieldname === 'strict') {
+      } else if (BOOLEAN_FIELDS.includes(part.fieldname)) {
         if (value !== 'true' && value !== 'false') problems.push(`"${part.fieldname}" must be "true" or "false"`);
         fields[part.fieldname] = value === 'true';
       } else if (part.fieldname === 'inputShape') {

@@ -53,7 +53,7 @@ class LatencyController {
   @ApiUnprocessableEntityResponse({ description: 'Architecture outside the space, missing table keys' })
   async predict(@Body() body: PredictDto) {
     if (body.model !== undefined) return this.predictModel(body);
-    if (body.inputShape !== undefined) throw new TailorError('INVALID_REQUEST', { reason: '"inputShape" applies to "model" only' });
+    for (const field of ['inputShape', 'allowUnknownOps'] as const) if (body[field] !== undefined) throw new TailorError('INVALID_REQUEST', { reason: `"${field}" applies to "model" only` });
     if (body.archs === undefined) return this.latency.predict({ device: body.device, space: body.space, strict: body.strict, arch: archSource(body.arch) });
     if (body.arch !== undefined) throw new TailorError('INVALID_REQUEST', { reason: 'give either "arch" or "archs", not both' });
     if (!Array.isArray(body.archs)) throw new TailorError('INVALID_REQUEST', { reason: '"archs" must be an array' });
@@ -67,7 +67,7 @@ class LatencyController {
     return { device: body.device, count: results.length, results };
   }
 
-  /** { device, model, inputShape? }: an ONNX (or, on a TFLite device, a .tflite) model of the allowed model directory, from the kernel (op) regressors. */
+  /** { device, model, inputShape?, allowUnknownOps? }: an ONNX (or, on a TFLite device, a .tflite) model of the allowed model directory, from the kernel (op) regressors. */
   private async predictModel(body: PredictDto) {
     const others = (['arch', 'archs', 'space', 'breakdown'] as const).filter((k) => body[k] !== undefined);
     if (others.length) throw new TailorError('INVALID_REQUEST', { reason: `"model" comes without ${others.map((k) => `"${k}"`).join(', ')} (those are for architectures of a search space)` });
@@ -77,9 +77,9 @@ class LatencyController {
     const predictor = this.kernels.predictor(body.device); // unknown device or no regressors: before reading anything
     // Regressors measured on other hardware or another runtime: a warning, or a 409 with "strict".
     const stale = await this.devices.checkMeasuredOn(this.devices.get(body.device), predictor.file, { kind: 'kernel regressors file', file: `kernel regressors of ${body.device}`, refresh: `tailor profile --device ${body.device} --kernels --force` }, body.strict);
-    const { bytes } = readAllowedModel(this.config.modelDir, body.model!);
+    const { file, bytes } = readAllowedModel(this.config.modelDir, body.model!);
     this.kernels.checkFormat(body.device, bytes, body.model!); // ONNX on a TFLite device or the reverse: 415
-    const result = predictor.predict(bytes, { file: body.model, inputShapes });
+    const result = predictor.predict(bytes, { file: body.model, path: file, inputShapes, allowUnknownOps: body.allowUnknownOps, allowUnknownOpsHint: 'send "allowUnknownOps": true' });
     return { ...result, warnings: [...stale, ...result.warnings] };
   }
 }

@@ -44,4 +44,9 @@ export class PredictDto {
   @ApiPropertyOptional({ example: ['input:1x3x224x224'], description: 'With "model": sizes of dynamic inputs, "name:dims" (one string or a list)' })
   @IsOptional()
   inputShape?: string | string[];
+
+  @ApiPropertyOptional({ description: 'With "model": predict past ops the analysis does not know (their nodes are listed without a prediction). Default false: such a model gets 422' })
+  @IsOptional()
+  @IsBoolean()
+  allowUnknownOps?: boolean;
 }

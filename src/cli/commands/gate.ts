@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { TailorError } from '../../core/errors';
+import { unwritableReason } from '../../core/fs-atomic';
 import { Budget, ParseContext, fileModelResolver, findGateConfig, parseGateConfig } from '../../gate/config';
 import { GateService, gateReport, resultFromReport, tableLatency } from '../../gate/gate';
 import { readModel } from '../../gate/model';
@@ -30,6 +31,16 @@ const shown = (file: string) => {
  * only for `measure: true`. With --server every budget is checked by that service (POST /gate).
  */
 export async function run(opts: GateOptions, global: GlobalOptions): Promise<void> {
+  try {
+    await gate(opts, global);
+  } catch (e) {
+    // cli.ts makes any other error "internal error", exit 1: which CI would read as "over budget".
+    if (e instanceof TailorError) throw e;
+    throw new TailorError('GATE_FAILED', { reason: e instanceof Error ? e.message : String(e) }, { cause: e });
+  }
+}
+
+async function gate(opts: GateOptions, global: GlobalOptions): Promise<void> {
   const found = findGateConfig({ config: opts.config });
   process.stderr.write(`tailor gate: budgets from ${shown(found.file)}${found.found === 'package.json' ? ' ("tailor" key)' : ''}\n`);
   const server = opts.server !== undefined ? serverUrl(opts.server) : undefined;
@@ -40,6 +51,9 @@ export async function run(opts: GateOptions, global: GlobalOptions): Promise<voi
   const budgets = parseGateConfig(found.raw, { source: found.file, devices, resolveModel: fileModelResolver(path.dirname(found.file), found.file) });
   // Checked before any work: a typo in --baseline fails in a second, not after measuring.
   const baseline = opts.baseline !== undefined ? { file: shown(path.resolve(opts.baseline)), report: readBaseline(path.resolve(opts.baseline)) } : undefined;
+  const saveTo = opts.saveBaseline !== undefined ? path.resolve(opts.saveBaseline) : undefined;
+  const unwritable = saveTo && unwritableReason(saveTo);
+  if (unwritable) throw new TailorError('INVALID_OPTION', { option: '--save-baseline', reason: `cannot write ${shown(saveTo)}: ${unwritable}` });
   const onProgress = process.stderr.isTTY ? (m: string) => process.stderr.write(`\r\x1b[K${m}`) : undefined;
   let report: GateReport;
   if (server) {
@@ -57,9 +71,9 @@ export async function run(opts: GateOptions, global: GlobalOptions): Promise<voi
     });
   }
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  if (opts.saveBaseline !== undefined) {
-    saveBaseline(path.resolve(opts.saveBaseline), report);
-    process.stderr.write(`tailor gate: baseline saved to ${shown(path.resolve(opts.saveBaseline))}\n`);
+  if (saveTo) {
+    saveBaseline(saveTo, report);
+    process.stderr.write(`tailor gate: baseline saved to ${shown(saveTo)}\n`);
   }
   process.stdout.write(REPORTERS[opts.format](report));
   process.exitCode = report.passed ? 0 : 1;
@@ -99,6 +113,7 @@ async function gateOnServer(
     if (budget.inputShapes) form.append('inputShape', JSON.stringify(budget.inputShapes));
     form.append('measure', String(budget.measure));
     if (options.strict || budget.strict) form.append('strict', 'true');
+    if (budget.allowUnknownOps) form.append('allowUnknownOps', 'true');
     const t0 = Date.now();
     const r = await http(server, 'POST', '/gate', form);
     if (r.status !== 200 || !Array.isArray(r.json)) {

@@ -30,8 +30,10 @@ function printSummary(a: ModelAnalysis): void {
   for (const line of [...tensorRows('inputs', a.inputs), ...tensorRows('outputs', a.outputs)]) console.log(line);
   console.log(`nodes    ${a.nodes.length} (${opCounts(a)})`);
   console.log(`params   ${count(a.params)}`);
-  console.log(`MACs     ${count(a.macs)}`);
-  console.log(`size     fp32 weights ${bytesText(a.fp32Bytes)}, file ${bytesText(a.sizeBytes)}`);
+  console.log(`MACs     ${count(a.macs)}${a.partial ? ` (partial: ${a.nodes.filter((n) => n.macs === null).length} node(s) not counted, see below)` : ''}`);
+  const external = a.externalData?.reduce((s, f) => s + f.bytes, 0) ?? 0;
+  const files = external ? `files ${bytesText(a.sizeBytes)} (model ${bytesText(a.sizeBytes - external)}, external data ${a.externalData!.map((f) => `${f.location} ${bytesText(f.bytes)}`).join(', ')})` : `file ${bytesText(a.sizeBytes)}`;
+  console.log(`size     fp32 weights ${bytesText(a.fp32Bytes)}, ${files}`);
   if (a.weightBytes) {
     const byType = Object.entries(a.weightBytes.byType).map(([type, n]) => `${type} ${bytesText(n)}`).join(', ');
     console.log(`stored   weights ${bytesText(a.weightBytes.total)}${byType ? ` (${byType})` : ''}`);
@@ -61,8 +63,8 @@ function printSummary(a: ModelAnalysis): void {
   }
 }
 
-export async function inspectModel(file: string, inputShapeSpecs: string[], json: boolean): Promise<void> {
-  const analysis = analyzeModelFile(file, { inputShapes: parseInputShapes(inputShapeSpecs) });
-  if (json) return printJson(analysis);
+export async function inspectModel(file: string, inputShapeSpecs: string[], opts: { json: boolean; allowUnknownOps: boolean }): Promise<void> {
+  const analysis = analyzeModelFile(file, { inputShapes: parseInputShapes(inputShapeSpecs), allowUnknownOps: opts.allowUnknownOps });
+  if (opts.json) return printJson(analysis);
   printSummary(analysis);
 }

@@ -9,6 +9,7 @@ interface InspectOptions {
   space?: string;
   model?: string;
   inputShape?: string[];
+  allowUnknownOps?: boolean;
   json?: boolean;
 }
 
@@ -16,9 +17,10 @@ export async function run(opts: InspectOptions): Promise<void> {
   if (opts.model !== undefined && opts.arch !== undefined)
     throw new TailorError('INVALID_OPTION', { option: '--model', reason: 'give either --arch or --model, not both' });
   // The ONNX analysis loads only when asked for (and never onnxruntime).
-  if (opts.model !== undefined) return (await import('./inspect-model.js')).inspectModel(opts.model, opts.inputShape ?? [], opts.json ?? false);
+  if (opts.model !== undefined) return (await import('./inspect-model.js')).inspectModel(opts.model, opts.inputShape ?? [], { json: opts.json ?? false, allowUnknownOps: opts.allowUnknownOps ?? false });
   if (opts.arch === undefined) throw new TailorError('INVALID_OPTION', { option: '--arch', reason: 'inspect needs --arch <arch> or --model <file.onnx>' });
   if (opts.inputShape?.length) throw new TailorError('INVALID_OPTION', { option: '--input-shape', reason: 'it applies to --model only' });
+  if (opts.allowUnknownOps) throw new TailorError('INVALID_OPTION', { option: '--allow-unknown-ops', reason: 'it applies to --model only' });
   const resolved = resolveArch(opts.arch, opts.space);
   const ir = buildIR(resolved.net);
   const totals = countModel(ir);

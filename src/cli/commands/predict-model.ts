@@ -12,7 +12,10 @@ import { modelPath } from '../../kernels/store';
 import { GlobalOptions, services } from '../context';
 import { formatTable, ms, printJson } from '../format';
 
-type PredictModelOptions = { device: string; model: string; inputShape?: string[]; strict?: boolean; json?: boolean };
+type PredictModelOptions = { device: string; model: string; inputShape?: string[]; allowUnknownOps?: boolean; strict?: boolean; json?: boolean };
+
+/** Folded nodes named in the text output, at most this many (all of them are in --json). */
+const FOLDED_SHOWN = 8;
 
 /** A lookup table lacks what the subnet needs: an answer of the op regressors instead, where the device has them. */
 const TABLE_GAPS = ['TABLE_NOT_FOUND', 'RESOLUTION_NOT_IN_TABLE', 'MISSING_KEYS'];
@@ -32,16 +35,18 @@ export async function run(opts: PredictModelOptions, global: GlobalOptions): Pro
   kernels.checkFormat(opts.device, bytes, opts.model);
   // Refused (--strict) before predicting; the warnings lead the predictor's own.
   const stale = await devices.checkMeasuredOn(devices.get(opts.device), kernels.predictor(opts.device).file, { kind: 'kernel regressors file', file: modelPath(devices.ws, opts.device), refresh: `tailor profile --device ${opts.device} --kernels --force` }, opts.strict);
-  const prediction = kernels.predictor(opts.device).predict(bytes, { file: opts.model, inputShapes });
+  const prediction = kernels.predictor(opts.device).predict(bytes, { file: opts.model, path: opts.model, inputShapes, allowUnknownOps: opts.allowUnknownOps });
   const result = { ...prediction, warnings: [...notes, ...stale, ...prediction.warnings] };
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   if (opts.json) return printJson(result);
   const tflite = isTfliteBytes(bytes);
   const what = tflite ? 'op' : 'kernel';
   console.log(formatTable([what, tflite ? 'kind' : 'type', tflite ? 'ops' : 'nodes', 'ms'], result.breakdown.map((b) => [b.kernel, `${b.type}${b.nchwc ? ' (NCHWc)' : ''}${tflite && b.act ? ` +${b.act}` : ''}`, b.nodes.join(' + ') || '(inserted by the runtime)', Number(b.ms.toFixed(4))])));
-  const folded = result.nodes.filter((n) => n.status === 'folded').length;
+  const foldedNodes = result.nodes.filter((n) => n.status === 'folded').map((n) => n.node);
+  const folded = foldedNodes.length;
   const fused = result.nodes.filter((n) => n.status === 'fused').length;
   console.log();
+  if (folded) console.log(`folded at load: ${foldedNodes.slice(0, FOLDED_SHOWN).join(', ')}${folded > FOLDED_SHOWN ? `, and ${folded - FOLDED_SHOWN} more (see --json)` : ''}`);
   if (result.unsupportedCount) {
     console.log(`no predictor for ${result.unsupportedCount} ${tflite ? 'op' : 'node'}(s):`);
     for (const u of result.unsupported) console.log(`  ${u.node} (${u.opType}): ${u.reason}`);
@@ -57,7 +62,7 @@ export async function run(opts: PredictModelOptions, global: GlobalOptions): Pro
  */
 async function predictExportedTflite(opts: PredictModelOptions, bytes: Uint8Array, inputShapes: Record<string, number[]>, devices: DeviceService, latency: LatencyService): Promise<'predicted' | 'not-ours' | 'no-table'> {
   const descriptor = devices.get(opts.device);
-  const exported = exportedArch(bytes, analyzeModel(bytes, { file: opts.model, inputShapes }));
+  const exported = exportedArch(bytes, analyzeModel(bytes, { file: opts.model, path: opts.model, inputShapes, allowUnknownOps: opts.allowUnknownOps }));
   if (!exported) return 'not-ours';
   let result;
   try {

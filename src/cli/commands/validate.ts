@@ -10,6 +10,7 @@ export interface ValidateCliOptions {
   device: string;
   space?: string;
   models?: string;
+  inputShape?: string[];
   samples: number;
   resolutions?: number[];
   seed: number;
@@ -48,6 +49,7 @@ export async function run(opts: ValidateCliOptions, global: GlobalOptions): Prom
   if (opts.models !== undefined && opts.space !== undefined) throw new TailorError('INVALID_OPTION', { option: '--models', reason: 'give either --space or --models, not both' });
   if (opts.models !== undefined) return (await import('./validate-models.js')).run({ ...opts, models: opts.models }, global);
   if (opts.space === undefined) throw new TailorError('INVALID_OPTION', { option: '--space', reason: 'validate needs --space <id> (lookup table) or --models <dir> (kernel regressors)' });
+  if (opts.inputShape?.length) throw new TailorError('INVALID_OPTION', { option: '--input-shape', reason: 'it applies to --models only' });
   const report = await validate({ ...opts, space: opts.space }, global);
   for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
   if (opts.json) return printJson(report);

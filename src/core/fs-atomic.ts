@@ -138,7 +138,11 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, label: 
     }
     fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // nothing to remove where the directory itself could not be made: the first error says why
+    }
     throw diskFullError(e, file, typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, label);
   }
   const dirFd = fs.openSync(dir, 'r');

@@ -34,7 +34,6 @@ const quick = (outDir: string): TrainOptions => ({
 });
 // Progressive shrinking on a few hundred images, elastic resolution over two of the space's, one epoch per phase.
 const fewHundred = (outDir: string): TrainOptions => ({ ...quick(outDir), space: { ...tiny, resolutions: [20, 24] }, limit: 256 });
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe('progressive shrinking (tiny end-to-end run)', () => {
   before(async () => {
@@ -65,15 +64,9 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
   it('runs every phase on a few hundred images at two resolutions, the loss falls, and a run stopped before its last phase resumes exactly', async () => {
     straight = path.join(tempDir(), 'straight');
     const interrupted = path.join(tempDir(), 'interrupted');
-    const fullNetLosses: number[] = []; // per batch of the full-net phase (onProgress reports the running mean)
-    let previous = { step: 0, loss: 0 };
     const r = await trainSupernet(engine, {
       ...fewHundred(straight),
       onProgress: (p) => {
-        if (p.phase === 'teacher') {
-          fullNetLosses.push(p.step * p.loss - previous.step * previous.loss);
-          previous = p;
-        }
         // What a run killed during its last phase leaves behind: the checkpoint after expand-1.
         if (p.phase === 'expand-2' && p.step === 1) fs.cpSync(straight, interrupted, { recursive: true });
       },
@@ -81,14 +74,15 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     assert.deepEqual(r.log.map((e) => e.phase), ['teacher', 'kernel', 'depth-1', 'depth-2', 'expand-1', 'expand-2']);
     assert.deepEqual(r.log.map((e) => e.images), Array(6).fill(256), 'one epoch of 256 images per phase');
     assert.equal(fs.readFileSync(path.join(straight, LOG_FILE), 'utf8').trim().split('\n').length, 6);
-    // The loss falls: within the full-net phase (its last 3 batches against its first 3), and every
-    // later phase ends with a lower cross-entropy on the labels than the first epoch had.
-    assert.equal(fullNetLosses.length, 8);
-    const [early, late] = [mean(fullNetLosses.slice(0, 3)), mean(fullNetLosses.slice(-3))];
-    assert.ok(late < early - 0.05, `full-net phase: mean loss of the last 3 batches ${late.toFixed(3)}, of the first 3 ${early.toFixed(3)} (margin ${(early - late).toFixed(3)}, needs > 0.05); per batch: ${fullNetLosses.map((l) => l.toFixed(3)).join(' ')}`);
+    // The loss falls: every later phase ends with a lower cross-entropy on the labels than the
+    // full-net phase's epoch had, the last by a clear margin. (Within the full-net phase's 8 batches
+    // the loss is still at chance: too few steps to tell.)
+    const byPhase = r.log.map((x) => x.ce.toFixed(3)).join(' ');
     for (const e of r.log.slice(1)) {
-      assert.ok(e.ce < r.log[0].ce, `${e.phase}: cross-entropy ${e.ce.toFixed(3)} is not below the first epoch's ${r.log[0].ce.toFixed(3)} (margin ${(r.log[0].ce - e.ce).toFixed(3)}); by phase: ${r.log.map((x) => x.ce.toFixed(3)).join(' ')}`);
+      assert.ok(e.ce < r.log[0].ce, `${e.phase}: cross-entropy ${e.ce.toFixed(3)} is not below the first epoch's ${r.log[0].ce.toFixed(3)} (margin ${(r.log[0].ce - e.ce).toFixed(3)}); by phase: ${byPhase}`);
     }
+    const drop = r.log[0].ce - r.log[5].ce;
+    assert.ok(drop > 0.05, `the last phase's cross-entropy is only ${drop.toFixed(3)} below the first's (needs > 0.05); by phase: ${byPhase}`);
 
     // Over an existing run without --resume: refused. A resume stopped at its first step leaves the
     // checkpoint as it was; resumed again, the last phase ends bit-identical to the uninterrupted run.
@@ -134,6 +128,8 @@ describe('progressive shrinking (tiny end-to-end run)', () => {
     assert.ok(maxDiff < 1e-4, `max abs logit difference ${maxDiff}`);
     assert.equal(result.images, 1000);
     assert.equal(correct / result.images, result.top1, 'the exported model scores what eval reports');
+    // It learned: top-1 on 1000 test images well above chance (0.1; 3 standard deviations is 0.03).
+    assert.ok(result.top1 > 0.13, `top-1 ${result.top1} is at chance level`);
     subnet.dispose();
   });
 

@@ -27,10 +27,12 @@ export function defaultThreads(): number {
  * tfjs ships a threaded SIMD wasm build but turns it off in Node (tfjs issue 3830): its pthread
  * workers are started from blob: URLs, which worker_threads refuses, and it sizes the pool at half
  * the logical cores. This starts the same workers from the package's own worker script, hands them
- * the glue file instead of a blob, and reports enough cores for the pool we ask for. Workers are
- * unref'd once ready: an idle pool must not keep the process alive.
+ * the glue file instead of a blob, and reports enough cores for the pool we ask for (the glue
+ * preloads 8 workers, XNNPACK's most; `threads` of them run). Workers are unref'd once ready: an
+ * idle pool must not keep the process alive. Returns the threads XNNPACK really runs on, or 0 when
+ * the threaded build did not start (its workers terminated, the flag reset for a plain start).
  */
-async function initThreadedWasm(tf: typeof TF, threads: number): Promise<boolean> {
+async function initThreadedWasm(tf: typeof TF, threads: number): Promise<number> {
   const wasmPackage = require('@tensorflow/tfjs-backend-wasm') as { setThreadsCount(n: number): void; getThreadsCount(): number };
   const outDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
   const workerSource = (require(path.join(outDir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string })
@@ -57,16 +59,24 @@ async function initThreadedWasm(tf: typeof TF, threads: number): Promise<boolean
   osModule.cpus = () => Array.from({ length: 2 * threads }, (_, i) => realCpus[i % realCpus.length]);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   wasmPackage.setThreadsCount(threads);
+  let started = false;
   try {
-    return await tf.setBackend('wasm');
+    started = await tf.setBackend('wasm');
+  } catch {
+    started = false;
   } finally {
     osModule.cpus = cpus;
     if (previous) Object.defineProperty(globalThis, 'Worker', previous);
     else delete (globalThis as { Worker?: unknown }).Worker;
-    for (const w of workers) w.unref();
   }
+  if (!started) {
+    for (const w of workers) void w.terminate();
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    return 0;
+  }
+  for (const w of workers) w.unref();
+  return wasmPackage.getThreadsCount();
 }
-
 
 function hasTfjsNode(): boolean {
   try {
@@ -104,8 +114,10 @@ export async function initEngine(requested?: EngineBackend): Promise<Engine> {
     require('@tensorflow/tfjs-backend-wasm');
     threads = wasmThreads ?? defaultThreads();
     // Once initialized (threaded or not), the wasm backend instance is reused by later calls.
-    ready = threads > 1 && wasmThreads === null ? await initThreadedWasm(tf, threads) : await tf.setBackend('wasm');
-    if (wasmThreads === null) wasmThreads = ready ? threads : 1;
+    const running = threads > 1 && wasmThreads === null ? await initThreadedWasm(tf, threads) : 0;
+    if (threads > 1 && wasmThreads === null && running === 0) note += '; the threaded build did not start, one thread';
+    ready = running > 0 || (await tf.setBackend('wasm'));
+    if (wasmThreads === null) wasmThreads = running || 1;
     threads = wasmThreads;
   } else {
     ready = await tf.setBackend(backend);

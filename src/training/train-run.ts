@@ -73,7 +73,7 @@ export async function trainRun(req: TrainRunRequest, cacheDir: string, hooks: Ru
   for (const s of dataset.skipped) hooks.info?.(`warning: skipped unreadable image ${s}`);
   const trainImages = Math.min(req.limit ?? Infinity, dataset.train.count);
   const { scale: epochsScale, reason } = chooseEpochsScale(req, path.join(path.resolve(req.out), CHECKPOINT_FILE), () => defaultEpochsScale(space, trainImages));
-  hooks.info?.(`training ${space.id} on ${dataset.name} (${dataset.train.count} train / ${dataset.val.count} val / ${dataset.test.count} test) with tfjs ${engine.backend} (${engine.note}), epochs-scale ${epochsScale} (${reason})`);
+  hooks.info?.(`training ${space.id} on ${dataset.name} (${dataset.train.count} train / ${dataset.val.count} val / ${dataset.test.count} test) with tfjs ${engine.backend} (${engine.note}${engine.backend === 'wasm' ? `, ${engine.threads} thread${engine.threads > 1 ? 's' : ''}` : ''}), epochs-scale ${epochsScale} (${reason})`);
   // Progress over the whole schedule: every epoch of a run has the same number of steps.
   const epochsBefore = new Map<string, number>();
   let epochs = 0;

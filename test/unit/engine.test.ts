@@ -1,11 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { maxArch } from '../../src/core/arch';
 import { getSpace } from '../../src/core/space';
 import { initEngine } from '../../src/training/engine';
 import { ElasticSupernet } from '../../src/training/supernet';
+import { tempDir } from '../helpers';
 
 /** Engine threads and a digest of the max subnet's gradients on a seeded batch, in this process. */
 async function gradientDigest(): Promise<{ threads: number; digest: string }> {
@@ -21,7 +24,13 @@ async function gradientDigest(): Promise<{ threads: number; digest: string }> {
   return { threads, digest: hash.digest('hex') };
 }
 
-if (process.env.TAILOR_TEST_ENGINE_CHILD) {
+if (process.env.TAILOR_TEST_ENGINE_CHILD === 'pick') {
+  // Which backend the engine picks on its own, and that it computes.
+  void initEngine().then(({ tf, backend, note }) => {
+    process.stdout.write(JSON.stringify({ backend, note, sum: tf.tensor1d([1, 2, 3]).sum().dataSync()[0] }));
+    process.exit(0);
+  });
+} else if (process.env.TAILOR_TEST_ENGINE_CHILD) {
   void gradientDigest().then((r) => {
     process.stdout.write(JSON.stringify(r));
     process.exit(0);
@@ -36,6 +45,26 @@ if (process.env.TAILOR_TEST_ENGINE_CHILD) {
       assert.equal(one.threads, 1);
       assert.equal(two.threads, 2, 'the threaded build started its pool');
       assert.equal(two.digest, one.digest, 'gradients do not depend on the thread count');
+    });
+
+    it('uses @tensorflow/tfjs-node when it is installed, wasm otherwise', () => {
+      // tfjs-node cannot be installed here (it downloads libtensorflow): a stand-in package on NODE_PATH
+      // registers a "tensorflow" backend made of tfjs's cpu kernels, as tfjs-node registers its own.
+      const fake = path.join(tempDir(), 'node_modules', '@tensorflow', 'tfjs-node');
+      fs.mkdirSync(fake, { recursive: true });
+      fs.writeFileSync(path.join(fake, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node', main: 'index.js' }));
+      fs.writeFileSync(
+        path.join(fake, 'index.js'),
+        `const tf = require(${JSON.stringify(require.resolve('@tensorflow/tfjs'))});
+const { MathBackendCPU } = require(${JSON.stringify(require.resolve('@tensorflow/tfjs-backend-cpu'))});
+tf.registerBackend('tensorflow', () => new MathBackendCPU(), 3);
+for (const k of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...k, backendName: 'tensorflow' });
+`,
+      );
+      const pick = (nodePath?: string) =>
+        JSON.parse(execFileSync(process.execPath, [__filename], { env: { ...process.env, TAILOR_TEST_ENGINE_CHILD: 'pick', NODE_PATH: nodePath ?? '' }, encoding: 'utf8' })) as { backend: string; note: string; sum: number };
+      assert.deepEqual(pick(path.dirname(path.dirname(fake))), { backend: 'tensorflow', note: '@tensorflow/tfjs-node is installed', sum: 6 });
+      assert.deepEqual(pick(), { backend: 'wasm', note: 'default (tfjs-node not installed)', sum: 6 });
     });
   });
 }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import type * as Ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { NET_30MS, NOTE10_YAMLS, cli, tempDir } from '../helpers';
 
 const ort = require('onnxruntime-node') as typeof Ort;
@@ -122,6 +123,31 @@ describe('tailor CLI', () => {
       assert.equal(r.status, 2, `${args.join(' ')} -> ${r.status} ${r.stderr}`);
       assert.match(r.stderr, message);
     }
+  });
+
+  it('trains a full-size space (ofa-mbv3-w1.0, 128-224 px) on an image folder and evaluates a subnet', async () => {
+    // Not only the tiny space: any defined space trains, on RGB images decoded by sharp.
+    const home = tempDir();
+    const folder = path.join(home, 'images');
+    for (const [label, base] of [['dark', 40], ['light', 190]] as const) {
+      fs.mkdirSync(path.join(folder, label), { recursive: true });
+      for (let i = 0; i < 6; i++) {
+        const v = base + 8 * i;
+        await sharp({ create: { width: 150 + i, height: 140, channels: 3, background: { r: v, g: 255 - v, b: (37 * i) % 255 } } }).png().toFile(path.join(folder, label, `${i}.png`));
+      }
+    }
+    const out = path.join(home, 'w10');
+    const train = cli(['train', '--space', 'ofa-mbv3-w1.0', '--dataset', folder, '--out', out, '--limit', '2', '--batch-size', '2', '--epochs-scale', '0.001', '--json'], home);
+    assert.equal(train.status, 0, train.stderr);
+    assert.match(train.stderr, /training ofa-mbv3-w1\.0 on images \(10 train \/ 1 val \/ 1 test\)/);
+    const { log } = JSON.parse(train.stdout) as { log: { phase: string }[] };
+    assert.deepEqual(log.map((e) => e.phase), ['teacher', 'kernel', 'depth-1', 'depth-2', 'expand-1', 'expand-2']);
+    const evaluated = cli(['eval', '--supernet', out, '--arch', 'min', '--images', '1', '--json'], home);
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    const result = JSON.parse(evaluated.stdout) as { arch: { r: number }; top1: number; images: number };
+    assert.deepEqual(Object.keys(result), ['arch', 'top1', 'images']);
+    assert.equal(result.arch.r, 128, 'the smallest subnet of ofa-mbv3-w1.0 is at 128 px');
+    assert.equal(result.images, 1);
   });
 
   it('lists devices with a live fingerprint', () => {

@@ -25,7 +25,7 @@ import { tfliteVersion } from '../../src/runtime/tflite-wasm/version';
 import { registerBackend } from '../../src/runtime/registry';
 import { readTflite } from '../../src/tflite/reader';
 import { writeTflite } from '../../src/tflite/writer';
-import { unwritableReason } from '../../src/core/fs-atomic';
+import { tempFileWriter, unwritableReason } from '../../src/core/fs-atomic';
 import { FIXTURES, REPO, tempDir } from '../helpers';
 
 const value = (p: ReturnType<typeof parseSize>) => {
@@ -427,5 +427,24 @@ describe('gate: baselines', () => {
     assert.match(r.stdout, /^CANNOT_WRITE: Cannot write the baseline \/proc\/nope\/b\.json: ENOENT/);
     assert.deepEqual([unwritableReason('/proc/nope/b.json'), unwritableReason(path.join(dir, 'sub', 'b.json'))], ['nothing can be created in /proc (ENOENT)', null]);
     assert.deepEqual(fs.readdirSync(dir), ['model.onnx'], 'the check leaves nothing behind');
+  });
+
+  it('a full disk while saving a baseline is DISK_FULL (naming the free space), not CANNOT_WRITE; the previous baseline intact', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'baseline.json');
+    saveBaseline(file, { results: [] });
+    const write = tempFileWriter.write;
+    // half the bytes land in the temp file, then the disk is full
+    tempFileWriter.write = (fd, data) => {
+      fs.writeSync(fd, String(data).slice(0, 10)); // a baseline is JSON text
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    try {
+      assert.throws(() => saveBaseline(file, sampleReport()), code('DISK_FULL', /^Out of disk space writing the baseline .*baseline\.json \(ENOSPC: no space left on the device; .+ free there, .+ to write\): nothing was replaced/));
+    } finally {
+      tempFileWriter.write = write;
+    }
+    assert.deepEqual(readBaseline(file), []);
+    assert.deepEqual(fs.readdirSync(dir), ['baseline.json'], 'no temp file left behind');
   });
 });

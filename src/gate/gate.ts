@@ -14,7 +14,7 @@ import { measureInterleaved } from '../runtime/measure';
 import { Budget, Limit, Limits } from './config';
 import { ExportedArch, exportedArch } from './exported-arch';
 import { TFLITE_BACKEND, TFLITE_NO_PREDICTION, readModel, runtimeBytes } from './model';
-import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, Metric, Metrics, applyBaseline } from './report';
+import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, METRIC_FIELD, Metric, Metrics, applyBaseline } from './report';
 
 /** What the gate needs of the lookup tables: a prediction for one of Tailor's own subnets, null when the device has no table covering it. */
 export interface TableLatency {
@@ -299,14 +299,46 @@ function checkBudget(f: Figures): BudgetResult {
 
 /**
  * A budget's result from the JSON report of another gate (a service's POST /gate): the checks of
- * this budget's limits against the figures there, as a local run makes them. `seconds`: the
- * request's time, spread over the checks.
+ * this budget's limits against the figures there, as a local run makes them. A limit without its
+ * figure there (as locally: INCOMPLETE_FIGURE), or a verdict that differs from the service's own,
+ * is an error: a budget is never passed on checks that did not run. `seconds`: the request's
+ * time, spread over the checks.
  */
-export function resultFromReport(budget: Budget, entry: JsonBudgetReport, notes: string[], seconds: number): BudgetResult {
+export function resultFromReport(budget: Budget, entry: JsonBudgetReport, remote: { server: string; notes: string[]; seconds: number }): BudgetResult {
+  const missing = missingFigures(budget, entry.metrics);
+  if (missing.length) {
+    throw new TailorError('INCOMPLETE_FIGURE', {
+      budget: budget.name, metric: missing.map((m) => m.metric).join(', '), file: budget.model.display,
+      reason: `the report of the Tailor service at ${remote.server} has no ${missing.map((m) => m.field).join(', ')}`,
+    });
+  }
   const checks = budgetChecks(budget.limits, entry.metrics, () => 0);
-  for (const c of checks) c.seconds = seconds / checks.length;
+  for (const c of checks) c.seconds = remote.seconds / checks.length;
+  const passed = checks.every((c) => c.passed);
+  if (passed !== entry.passed) {
+    const failed = checks.filter((c) => !c.passed).map((c) => c.id);
+    throw new TailorError('REMOTE_REQUEST_FAILED', {
+      request: `POST /gate (budget "${budget.name}")`, server: remote.server, status: 200,
+      message: `its verdict (${entry.passed ? 'pass' : 'fail'}) disagrees with its figures against the budget's limits (${failed.length ? `over: ${failed.join(', ')}` : 'all within'})`,
+    });
+  }
   const partial = entry.partial ? { partial: true as const, unknownNodes: entry.unknownNodes ?? [] } : {};
-  return { name: budget.name, model: budget.model.display, passed: checks.every((c) => c.passed), metrics: entry.metrics, ...partial, checks, notes };
+  return { name: budget.name, model: budget.model.display, passed, metrics: entry.metrics, ...partial, checks, notes: remote.notes };
+}
+
+/** The figures a budget's limits need that `metrics` lacks: each latency device needs one, and with `measure: true` the measured one. */
+function missingFigures(budget: Budget, metrics: Partial<Metrics> | undefined): { metric: string; field: string }[] {
+  const missing: { metric: string; field: string }[] = [];
+  const number = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  for (const metric of ['size', 'params', 'macs'] as const) {
+    if (budget.limits[metric] && !number(metrics?.[METRIC_FIELD[metric]])) missing.push({ metric: metric === 'macs' ? 'MACs' : metric, field: `metrics.${METRIC_FIELD[metric]}` });
+  }
+  for (const device of Object.keys(budget.limits.latency ?? {})) {
+    const figures = metrics?.latencyMs?.[device];
+    const absent = budget.measure ? !number(figures?.measured) : !number(figures?.predicted) && !number(figures?.measured);
+    if (absent) missing.push({ metric: `latency on "${device}"`, field: `metrics.latencyMs.${device}${budget.measure ? '.measured' : ''}` });
+  }
+  return missing;
 }
 
 /** The report of budget results: the baseline's figures added to each check. */

@@ -18,7 +18,7 @@ import { getSpace } from '../../src/core/space';
 import { exportOnnx } from '../../src/export/onnx';
 import { exportPiecesTflite } from '../../src/export/tflite';
 import { seededWeights } from '../../src/export/weights';
-import { GateService } from '../../src/gate/gate';
+import { GateService, resultFromReport } from '../../src/gate/gate';
 import { DeviceService } from '../../src/runtime/device.service';
 import { TfliteWasmBackend } from '../../src/runtime/tflite-wasm/backend';
 import { tfliteVersion } from '../../src/runtime/tflite-wasm/version';
@@ -168,6 +168,22 @@ describe('gate: config schema', () => {
     assert.deepEqual(one({ inputShape: { input: [1, 3, 64, 64], mask: '1x64' } })[0].inputShapes, { input: [1, 3, 64, 64], mask: [1, 64] });
     assert.deepEqual(one({ inputShape: ['a:1x2', 'b:3'] })[0].inputShapes, { a: [1, 2], b: [3] });
     assert.equal(one({})[0].measure, false);
+  });
+
+  it('a report of another gate (gate --server): a limit without its figure there, or a verdict its figures contradict, is an error naming the budget', () => {
+    const remote = { server: 'http://127.0.0.1:9', notes: ['from the service'], seconds: 2 };
+    const figures = { sizeBytes: 100, params: 50, macs: 1000, latencyMs: { 'local-cpu': { predicted: 2 } } };
+    const entry = (changed: object, passed = true) => ({ name: 'b', passed, metrics: { ...figures, ...changed }, failures: [] });
+    const [b] = one({ limits: { params: '1K', latency: { 'local-cpu': '5 ms' } } });
+    const r = resultFromReport(b, entry({}), remote);
+    assert.deepEqual([r.passed, r.checks.map((c) => [c.id, c.passed, c.seconds]), r.notes], [true, [['params', true, 1], ['latency:local-cpu:predicted', true, 1]], ['from the service']]);
+    // no latency figure for the device: never passed on the params check alone
+    assert.throws(() => resultFromReport(b, entry({ latencyMs: {} }), remote), code('INCOMPLETE_FIGURE', /^Budget "b": cannot gate latency on "local-cpu" of m\.onnx: the report of the Tailor service at http:\/\/127\.0\.0\.1:9 has no metrics\.latencyMs\.local-cpu$/));
+    assert.throws(() => resultFromReport(b, entry({ params: 'many' }), remote), code('INCOMPLETE_FIGURE', /cannot gate params of m\.onnx: .* has no metrics\.params$/));
+    const [measured] = one({ measure: true, limits: { latency: { 'local-cpu': '5 ms' } } });
+    assert.throws(() => resultFromReport(measured, entry({}), remote), code('INCOMPLETE_FIGURE', /has no metrics\.latencyMs\.local-cpu\.measured$/));
+    assert.throws(() => resultFromReport(b, entry({}, false), remote), code('REMOTE_REQUEST_FAILED', /^POST \/gate \(budget "b"\) on the Tailor service at http:\/\/127\.0\.0\.1:9 failed \(HTTP 200\): its verdict \(fail\) disagrees with its figures against the budget's limits \(all within\)$/));
+    assert.throws(() => resultFromReport(b, entry({ params: 2000 }), remote), code('REMOTE_REQUEST_FAILED', /its verdict \(pass\) disagrees .* \(over: params\)$/));
   });
 
   it('refuses bad configs with a message naming the field', () => {

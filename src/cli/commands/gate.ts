@@ -120,7 +120,7 @@ async function gateOnServer(
       throw new TailorError('REMOTE_REQUEST_FAILED', { request: `POST /gate (budget "${budget.name}")`, server, status: r.status, message: r.json?.message ?? 'not a gate report' });
     }
     const entry = r.json[0] as JsonBudgetReport & { notes?: string[] };
-    results.push(resultFromReport(budget, entry, [`figures from the Tailor service at ${server}`, ...(entry.notes ?? [])], (Date.now() - t0) / 1000));
+    results.push(resultFromReport(budget, entry, { server, notes: [`figures from the Tailor service at ${server}`, ...(entry.notes ?? [])], seconds: (Date.now() - t0) / 1000 }));
   }
   return gateReport(results, options);
 }

@@ -249,6 +249,19 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
       const stale = 'local-cpu: The kernel regressors file \\S+ of device "local-cpu" was measured on different hardware or runtime: runtime "onnxruntime-node 1\\.0\\.0" → now';
       assert.match(remote.stdout, new RegExp(`note: ${stale}`));
       assert.equal(remote.stderr.match(new RegExp(`^warning: ${stale}`, 'gm'))?.length, 1, remote.stderr);
+      // allowUnknownOps goes over the wire: a partial analysis comes back marked; without it the service refuses the model.
+      fs.writeFileSync(path.join(dir, 'custom.onnx'), tinyModel({ op: 'Swish' }));
+      const custom = (allowUnknownOps: boolean) => {
+        const file = path.join(dir, `custom-${allowUnknownOps}.json`);
+        fs.writeFileSync(file, JSON.stringify({ budgets: [{ name: 'custom', model: 'custom.onnx', ...(allowUnknownOps ? { allowUnknownOps } : {}), limits: { params: '1K' } }] }));
+        return cliAsync(['gate', '--server', url, '--config', file, '--format', 'json'], { cwd: dir });
+      };
+      const partial = await custom(true);
+      assert.equal(partial.status, 0, partial.stderr);
+      assert.deepEqual(JSON.parse(partial.stdout).map((r: { passed: boolean; partial?: boolean; unknownNodes?: unknown }) => [r.passed, r.partial, r.unknownNodes]), [[true, true, [{ node: 'act', opType: 'com.example.Swish' }]]]);
+      const refusedUnknown = await custom(false);
+      assert.equal(refusedUnknown.status, 2, refusedUnknown.stderr);
+      assert.match(refusedUnknown.stderr, /failed \(HTTP 422\): custom\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "act" \(com\.example\.Swish\).*set "allowUnknownOps": true in the budget/);
       const strict = await cliAsync(['gate', '--server', url, '--strict'], { cwd: dir });
       assert.equal(strict.status, 2, strict.stderr);
       assert.match(strict.stderr, /error: POST \/gate \(budget "tiny"\) on the Tailor service at http:\/\/127\.0\.0\.1:\d+ failed \(HTTP 409\): The kernel regressors file \S+ of device "local-cpu" was measured on different hardware or runtime/);

@@ -7,7 +7,7 @@ import { median } from '../core/latency';
 import type { KernelPredictor } from '../kernels/predict';
 import type { LatencyService } from '../latency/latency.service';
 import type { LoadedModel } from '../runtime/backend';
-import type { DeviceService, MeasuredOn } from '../runtime/device.service';
+import type { DeviceService } from '../runtime/device.service';
 import { deviceModelFormat } from '../runtime/devices';
 import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
@@ -39,8 +39,9 @@ export function tableLatency(latency: Pick<LatencyService, 'predict'>): TableLat
 
 /** What the gate needs of the kernel regressors (src/kernels KernelsService), loaded only for latency limits. */
 export interface KernelPredictors {
-  /** `file`: what the regressors were measured on, checked against the device's live fingerprint. */
-  predictor(device: string): Pick<KernelPredictor, 'predict'> & { file?: MeasuredOn };
+  predictor(device: string): Pick<KernelPredictor, 'predict'>;
+  /** Warnings for regressors measured on other hardware or runtime; FINGERPRINT_MISMATCH with `strict`. */
+  checkMeasuredOn(device: string, strict?: boolean): Promise<string[]>;
 }
 
 /**
@@ -163,12 +164,8 @@ export class GateService {
       const kernels = await this.kernels();
       for (const device of predictable) {
         const t1 = process.hrtime.bigint();
-        const predictor = kernels.predictor(device);
-        if (predictor.file) {
-          const { modelPath } = await import('../kernels/store.js');
-          warn(device, await this.devices.checkMeasuredOn(this.devices.get(device), predictor.file, { kind: 'kernel regressors file', file: modelPath(this.devices.ws, device), refresh: `tailor profile --device ${device} --kernels --force` }, strict));
-        }
-        const p = predictor.predict(bytes, { file: display, path: budget.model.file, inputShapes: budget.inputShapes, allowUnknownOps: budget.allowUnknownOps });
+        warn(device, await kernels.checkMeasuredOn(device, strict));
+        const p = kernels.predictor(device).predict(bytes, { file: display, path: budget.model.file, inputShapes: budget.inputShapes, allowUnknownOps: budget.allowUnknownOps });
         if (p.unsupportedCount > 0) {
           throw new TailorError('INCOMPLETE_FIGURE', {
             budget: budget.name, metric: `latency on "${device}"`, file: display,

@@ -298,7 +298,10 @@ describe('gate: TFLite models', () => {
       device: 'tfl-ops', model: file, latencyMs: 3.5, overheadMs: 0.01, kernels: 1, breakdown: [], nodes: [], warnings: [],
       unsupported: unsupportedCount ? [{ node: 'tanh_0', opType: 'TANH', reason: 'no regressor kind for TANH' }] : [], unsupportedCount,
     });
-    const withOps = new GateService(devices, () => ({ predictor: (device: string) => ({ predict: (_bytes: Uint8Array, o: { file?: string } = {}) => (asked.push(device), prediction(o.file!)) }) }));
+    const withOps = new GateService(devices, () => ({
+      predictor: (device: string) => ({ predict: (_bytes: Uint8Array, o: { file?: string } = {}) => (asked.push(device), prediction(o.file!)) }),
+      checkMeasuredOn: async () => [], // the stand-in regressors record no fingerprint
+    }));
     const run = (limits: Record<string, string>) => withOps.run(budgets({ name: 'b', model: 'net.tflite', limits: { latency: limits } }));
     const [r] = (await run({ 'tfl-ops': '3 ms' })).results;
     assert.deepEqual(asked, ['tfl-ops']);

@@ -7,14 +7,14 @@ import { median } from '../core/latency';
 import type { KernelPredictor } from '../kernels/predict';
 import type { LatencyService } from '../latency/latency.service';
 import type { LoadedModel } from '../runtime/backend';
-import type { DeviceService, MeasuredOn } from '../runtime/device.service';
+import type { DeviceService } from '../runtime/device.service';
 import { deviceModelFormat } from '../runtime/devices';
 import { withMeasurementLock } from '../runtime/machine-lock';
 import { measureInterleaved } from '../runtime/measure';
 import { Budget, Limit, Limits } from './config';
 import { ExportedArch, exportedArch } from './exported-arch';
 import { TFLITE_BACKEND, TFLITE_NO_PREDICTION, readModel, runtimeBytes } from './model';
-import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, Metric, Metrics, applyBaseline } from './report';
+import { BudgetResult, Check, GateReport, JsonBudgetReport, LatencySource, METRIC_FIELD, Metric, Metrics, applyBaseline } from './report';
 
 /** What the gate needs of the lookup tables: a prediction for one of Tailor's own subnets, null when the device has no table covering it. */
 export interface TableLatency {
@@ -39,8 +39,9 @@ export function tableLatency(latency: Pick<LatencyService, 'predict'>): TableLat
 
 /** What the gate needs of the kernel regressors (src/kernels KernelsService), loaded only for latency limits. */
 export interface KernelPredictors {
-  /** `file`: what the regressors were measured on, checked against the device's live fingerprint. */
-  predictor(device: string): Pick<KernelPredictor, 'predict'> & { file?: MeasuredOn };
+  predictor(device: string): Pick<KernelPredictor, 'predict'>;
+  /** Warnings for regressors measured on other hardware or runtime; FINGERPRINT_MISMATCH with `strict`. */
+  checkMeasuredOn(device: string, strict?: boolean): Promise<string[]>;
 }
 
 /**
@@ -163,12 +164,8 @@ export class GateService {
       const kernels = await this.kernels();
       for (const device of predictable) {
         const t1 = process.hrtime.bigint();
-        const predictor = kernels.predictor(device);
-        if (predictor.file) {
-          const { modelPath } = await import('../kernels/store.js');
-          warn(device, await this.devices.checkMeasuredOn(this.devices.get(device), predictor.file, { kind: 'kernel regressors file', file: modelPath(this.devices.ws, device), refresh: `tailor profile --device ${device} --kernels --force` }, strict));
-        }
-        const p = predictor.predict(bytes, { file: display, path: budget.model.file, inputShapes: budget.inputShapes, allowUnknownOps: budget.allowUnknownOps });
+        warn(device, await kernels.checkMeasuredOn(device, strict));
+        const p = kernels.predictor(device).predict(bytes, { file: display, path: budget.model.file, inputShapes: budget.inputShapes, allowUnknownOps: budget.allowUnknownOps });
         if (p.unsupportedCount > 0) {
           throw new TailorError('INCOMPLETE_FIGURE', {
             budget: budget.name, metric: `latency on "${device}"`, file: display,
@@ -299,14 +296,46 @@ function checkBudget(f: Figures): BudgetResult {
 
 /**
  * A budget's result from the JSON report of another gate (a service's POST /gate): the checks of
- * this budget's limits against the figures there, as a local run makes them. `seconds`: the
- * request's time, spread over the checks.
+ * this budget's limits against the figures there, as a local run makes them. A limit without its
+ * figure there (as locally: INCOMPLETE_FIGURE), or a verdict that differs from the service's own,
+ * is an error: a budget is never passed on checks that did not run. `seconds`: the request's
+ * time, spread over the checks.
  */
-export function resultFromReport(budget: Budget, entry: JsonBudgetReport, notes: string[], seconds: number): BudgetResult {
+export function resultFromReport(budget: Budget, entry: JsonBudgetReport, remote: { server: string; notes: string[]; seconds: number }): BudgetResult {
+  const missing = missingFigures(budget, entry.metrics);
+  if (missing.length) {
+    throw new TailorError('INCOMPLETE_FIGURE', {
+      budget: budget.name, metric: missing.map((m) => m.metric).join(', '), file: budget.model.display,
+      reason: `the report of the Tailor service at ${remote.server} has no ${missing.map((m) => m.field).join(', ')}`,
+    });
+  }
   const checks = budgetChecks(budget.limits, entry.metrics, () => 0);
-  for (const c of checks) c.seconds = seconds / checks.length;
+  for (const c of checks) c.seconds = remote.seconds / checks.length;
+  const passed = checks.every((c) => c.passed);
+  if (passed !== entry.passed) {
+    const failed = checks.filter((c) => !c.passed).map((c) => c.id);
+    throw new TailorError('REMOTE_REQUEST_FAILED', {
+      request: `POST /gate (budget "${budget.name}")`, server: remote.server, status: 200,
+      message: `its verdict (${entry.passed ? 'pass' : 'fail'}) disagrees with its figures against the budget's limits (${failed.length ? `over: ${failed.join(', ')}` : 'all within'})`,
+    });
+  }
   const partial = entry.partial ? { partial: true as const, unknownNodes: entry.unknownNodes ?? [] } : {};
-  return { name: budget.name, model: budget.model.display, passed: checks.every((c) => c.passed), metrics: entry.metrics, ...partial, checks, notes };
+  return { name: budget.name, model: budget.model.display, passed, metrics: entry.metrics, ...partial, checks, notes: remote.notes };
+}
+
+/** The figures a budget's limits need that `metrics` lacks: each latency device needs one, and with `measure: true` the measured one. */
+function missingFigures(budget: Budget, metrics: Partial<Metrics> | undefined): { metric: string; field: string }[] {
+  const missing: { metric: string; field: string }[] = [];
+  const number = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  for (const metric of ['size', 'params', 'macs'] as const) {
+    if (budget.limits[metric] && !number(metrics?.[METRIC_FIELD[metric]])) missing.push({ metric: metric === 'macs' ? 'MACs' : metric, field: `metrics.${METRIC_FIELD[metric]}` });
+  }
+  for (const device of Object.keys(budget.limits.latency ?? {})) {
+    const figures = metrics?.latencyMs?.[device];
+    const absent = budget.measure ? !number(figures?.measured) : !number(figures?.predicted) && !number(figures?.measured);
+    if (absent) missing.push({ metric: `latency on "${device}"`, field: `metrics.latencyMs.${device}${budget.measure ? '.measured' : ''}` });
+  }
+  return missing;
 }
 
 /** The report of budget results: the baseline's figures added to each check. */

@@ -174,8 +174,9 @@ export function applyBaseline(results: BudgetResult[], baseline: JsonBudgetRepor
 /** The JSON report written atomically: a crash never leaves a half-written baseline. */
 export function saveBaseline(file: string, report: Pick<GateReport, 'results'>): void {
   try {
-    writeJsonAtomic(file, toJsonReport(report));
+    writeJsonAtomic(file, toJsonReport(report), { what: 'the baseline' });
   } catch (e) {
+    if (e instanceof TailorError) throw e; // DISK_FULL names the free space: more than CANNOT_WRITE would
     throw new TailorError('CANNOT_WRITE', { what: 'the baseline', file, reason: (e as Error).message }, { cause: e });
   }
 }

@@ -57,6 +57,16 @@ export class KernelsService {
   }
 
   /**
+   * Warnings when the device's regressors were measured on other hardware or runtime (refused
+   * instead with `strict`: FINGERPRINT_MISMATCH), checked as validate --space checks its table:
+   * the one check behind predict --model, validate --models, the gate and POST /latency/predict.
+   */
+  checkMeasuredOn(device: string, strict?: boolean): Promise<string[]> {
+    const predictor = this.predictor(device); // no regressors: KERNELS_NOT_FOUND, before the fingerprint is read
+    return this.devices.checkMeasuredOn(this.devices.get(device), predictor.file, { kind: 'kernel regressors file', file: modelPath(this.devices.ws, device), refresh: `tailor profile --device ${device} --kernels --force` }, strict);
+  }
+
+  /**
    * A model in another format than the device's runtime loads is refused up front (before the
    * regressors are looked for): ONNX on a TFLite device, TFLite on an onnxruntime device.
    */
@@ -89,8 +99,7 @@ export class KernelsService {
     const descriptor = this.devices.get(device);
     this.devices.checkMeasurable(descriptor, 'be validated (nothing to measure on)');
     const predictor = this.predictor(device);
-    // As validate --space with its table: regressors from other hardware or runtime are a warning, or refused with strict.
-    const warnings = await this.devices.checkMeasuredOn(descriptor, predictor.file, { kind: 'kernel regressors file', file: modelPath(this.devices.ws, device), refresh: `tailor profile --device ${device} --kernels --force` }, options.strict);
+    const warnings = await this.checkMeasuredOn(device, options.strict);
     const threads = options.threads ?? (predictor.file.backend.threads >= 1 ? predictor.file.backend.threads : undefined);
     const backend = await this.devices.open(descriptor, 'be validated', threads);
     return validateModels(predictor, dir, backend, { ...MODEL_VALIDATE_DEFAULTS, ...options }, warnings);

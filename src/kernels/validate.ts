@@ -75,8 +75,14 @@ export function listModels(dir: string, format: 'onnx' | 'tflite' = 'onnx'): str
 /** What validation needs of a predictor: ONNX kernel regressors or TFLite op regressors. */
 export interface ValidatedPredictor {
   file: Pick<KernelModelFile<string>, 'format' | 'seed' | 'reference' | 'device'>;
-  predict(bytes: Uint8Array, options: { file?: string; path?: string; inputShapes?: Record<string, number[]> }): ModelPrediction;
+  predict(bytes: Uint8Array, options: { file?: string; path?: string; inputShapes?: Record<string, number[]>; allowUnknownOpsHint?: string }): ModelPrediction;
 }
+
+/**
+ * UNKNOWN_OP's way out for a model of the directory: validation compares whole-model predictions
+ * with whole-model timings, which a partial analysis cannot give, so it has no --allow-unknown-ops.
+ */
+export const VALIDATE_UNKNOWN_OPS_HINT = 'predict it on its own (tailor predict --model <file> --allow-unknown-ops); validation compares whole models, so move it out of the directory to validate the others';
 
 /**
  * Measures every model of a directory (.onnx, or .tflite for TFLite op regressors) end to end
@@ -88,7 +94,7 @@ export async function validateModels(predictor: ValidatedPredictor, dir: string,
   const files = listModels(dir, format);
   // As `validate --space` does with missing table keys: a model that cannot be predicted stops the run before any measuring (its error names it).
   const shapes = modelInputShapes(files, o.inputShapes ?? {});
-  const predictions = files.map((f, i) => predictor.predict(fs.readFileSync(f), { file: f, path: f, inputShapes: shapes[i] }));
+  const predictions = files.map((f, i) => predictor.predict(fs.readFileSync(f), { file: f, path: f, inputShapes: shapes[i], allowUnknownOpsHint: VALIDATE_UNKNOWN_OPS_HINT }));
   const calibrate = o.calibrate !== false;
   const extras = calibrate ? (format === 'tflite' ? tfliteReferenceGraphs(predictor.file.seed) : referenceGraphs(predictor.file.seed)) : [];
   const models: LoadedModel[] = [];

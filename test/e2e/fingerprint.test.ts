@@ -238,13 +238,30 @@ describe('stale tables: fingerprints keep tables honest (CLI)', () => {
       const note10 = await (await fetch(`${url}/devices/note10`)).json();
       assert.equal(note10.tables[0].stale, 'unknown');
 
-      // tailor gate --server: the service's stale-regressors note in the report; --strict sent along, refused there.
+      // tailor gate --server: the service's stale-regressors note in the report, and its warning on
+      // stderr once for both budgets (as a local gate warns); --strict sent along, refused there.
       const dir = tempDir('tailor-fp-remote-gate-');
       fs.writeFileSync(path.join(dir, 'tiny.onnx'), tinyModel());
-      fs.writeFileSync(path.join(dir, 'tailor.budgets.json'), JSON.stringify({ budgets: [{ name: 'tiny', model: 'tiny.onnx', limits: { latency: { 'local-cpu': '1 s' } } }] }));
+      const budget = { name: 'tiny', model: 'tiny.onnx', limits: { latency: { 'local-cpu': '1 s' } } };
+      fs.writeFileSync(path.join(dir, 'tailor.budgets.json'), JSON.stringify({ budgets: [budget, { ...budget, name: 'tiny again' }] }));
       const remote = await cliAsync(['gate', '--server', url], { cwd: dir });
       assert.equal(remote.status, 0, remote.stderr);
-      assert.match(remote.stdout, /note: local-cpu: The kernel regressors file \S+ of device "local-cpu" was measured on different hardware or runtime: runtime "onnxruntime-node 1\.0\.0" → now/);
+      const stale = 'local-cpu: The kernel regressors file \\S+ of device "local-cpu" was measured on different hardware or runtime: runtime "onnxruntime-node 1\\.0\\.0" → now';
+      assert.match(remote.stdout, new RegExp(`note: ${stale}`));
+      assert.equal(remote.stderr.match(new RegExp(`^warning: ${stale}`, 'gm'))?.length, 1, remote.stderr);
+      // allowUnknownOps goes over the wire: a partial analysis comes back marked; without it the service refuses the model.
+      fs.writeFileSync(path.join(dir, 'custom.onnx'), tinyModel({ op: 'Swish' }));
+      const custom = (allowUnknownOps: boolean) => {
+        const file = path.join(dir, `custom-${allowUnknownOps}.json`);
+        fs.writeFileSync(file, JSON.stringify({ budgets: [{ name: 'custom', model: 'custom.onnx', ...(allowUnknownOps ? { allowUnknownOps } : {}), limits: { params: '1K' } }] }));
+        return cliAsync(['gate', '--server', url, '--config', file, '--format', 'json'], { cwd: dir });
+      };
+      const partial = await custom(true);
+      assert.equal(partial.status, 0, partial.stderr);
+      assert.deepEqual(JSON.parse(partial.stdout).map((r: { passed: boolean; partial?: boolean; unknownNodes?: unknown }) => [r.passed, r.partial, r.unknownNodes]), [[true, true, [{ node: 'act', opType: 'com.example.Swish' }]]]);
+      const refusedUnknown = await custom(false);
+      assert.equal(refusedUnknown.status, 2, refusedUnknown.stderr);
+      assert.match(refusedUnknown.stderr, /failed \(HTTP 422\): custom\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "act" \(com\.example\.Swish\).*set "allowUnknownOps": true in the budget/);
       const strict = await cliAsync(['gate', '--server', url, '--strict'], { cwd: dir });
       assert.equal(strict.status, 2, strict.stderr);
       assert.match(strict.stderr, /error: POST \/gate \(budget "tiny"\) on the Tailor service at http:\/\/127\.0\.0\.1:\d+ failed \(HTTP 409\): The kernel regressors file \S+ of device "local-cpu" was measured on different hardware or runtime/);

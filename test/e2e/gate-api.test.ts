@@ -84,7 +84,7 @@ describe('HTTP: POST /gate and POST /latency/predict { device, model }', () => {
     assert.deepEqual(ok.json, [{
       name: 'tiny.onnx', passed: true,
       metrics: { sizeBytes: fs.statSync(path.join(modelDir, 'tiny.onnx')).size, params: 314, macs: 61_562, latencyMs: { 'local-cpu': { predicted: ok.json[0].metrics.latencyMs['local-cpu'].predicted } } },
-      failures: [], notes: [],
+      failures: [], notes: [], warnings: [],
     }]);
     assert.ok(ok.json[0].metrics.latencyMs['local-cpu'].predicted > 0);
     const over = await post(server, '/gate', { name: 'big', model: 'team/big.onnx', limits: { params: '1K' } });

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
+import { tempFileWriter } from '../../src/core/fs-atomic';
 import { workspace } from '../../src/core/workspace';
 import { LatencyService } from '../../src/latency/latency.service';
 import { ProfilingService } from '../../src/profiling/profiling.service';
@@ -259,6 +260,23 @@ describe('agent hub: work broker', () => {
     await h.run('board1', { op: 'dispose', session: s });
     await sleep(120); // grace 50 ms
     assert.equal(fs.existsSync(h.models.file(sha)), false);
+  });
+
+  it('a model store out of disk space: DISK_FULL naming the file, nothing left in the store', () => {
+    const store = new ModelStore(path.join(tempDir(), 'models'));
+    const bytes = new Uint8Array([1, 2, 3, 4]);
+    const write = tempFileWriter.write;
+    tempFileWriter.write = (fd) => {
+      fs.writeSync(fd, new Uint8Array(2)); // part of the model lands, then the disk is full
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    try {
+      assert.throws(() => store.put(bytes), (e: unknown) => e instanceof TailorError && e.code === 'DISK_FULL' && e.message.startsWith(`Out of disk space writing the model ${store.file(sha256(bytes))} (ENOSPC`));
+    } finally {
+      tempFileWriter.write = write;
+    }
+    assert.deepEqual(fs.readdirSync(store.dir), [], 'no model and no temp file');
+    assert.deepEqual([...store.read(store.put(bytes))], [1, 2, 3, 4], 'stored once there is space');
   });
 
   it('a board registering again with other hardware or runtime: work opened on the old report fails, none reaches the new one', async () => {

@@ -18,14 +18,14 @@ import { getSpace } from '../../src/core/space';
 import { exportOnnx } from '../../src/export/onnx';
 import { exportPiecesTflite } from '../../src/export/tflite';
 import { seededWeights } from '../../src/export/weights';
-import { GateService } from '../../src/gate/gate';
+import { GateService, resultFromReport } from '../../src/gate/gate';
 import { DeviceService } from '../../src/runtime/device.service';
 import { TfliteWasmBackend } from '../../src/runtime/tflite-wasm/backend';
 import { tfliteVersion } from '../../src/runtime/tflite-wasm/version';
 import { registerBackend } from '../../src/runtime/registry';
 import { readTflite } from '../../src/tflite/reader';
 import { writeTflite } from '../../src/tflite/writer';
-import { unwritableReason } from '../../src/core/fs-atomic';
+import { tempFileWriter, unwritableReason } from '../../src/core/fs-atomic';
 import { FIXTURES, REPO, tempDir } from '../helpers';
 
 const value = (p: ReturnType<typeof parseSize>) => {
@@ -170,6 +170,22 @@ describe('gate: config schema', () => {
     assert.equal(one({})[0].measure, false);
   });
 
+  it('a report of another gate (gate --server): a limit without its figure there, or a verdict its figures contradict, is an error naming the budget', () => {
+    const remote = { server: 'http://127.0.0.1:9', notes: ['from the service'], seconds: 2 };
+    const figures = { sizeBytes: 100, params: 50, macs: 1000, latencyMs: { 'local-cpu': { predicted: 2 } } };
+    const entry = (changed: object, passed = true) => ({ name: 'b', passed, metrics: { ...figures, ...changed }, failures: [] });
+    const [b] = one({ limits: { params: '1K', latency: { 'local-cpu': '5 ms' } } });
+    const r = resultFromReport(b, entry({}), remote);
+    assert.deepEqual([r.passed, r.checks.map((c) => [c.id, c.passed, c.seconds]), r.notes], [true, [['params', true, 1], ['latency:local-cpu:predicted', true, 1]], ['from the service']]);
+    // no latency figure for the device: never passed on the params check alone
+    assert.throws(() => resultFromReport(b, entry({ latencyMs: {} }), remote), code('INCOMPLETE_FIGURE', /^Budget "b": cannot gate latency on "local-cpu" of m\.onnx: the report of the Tailor service at http:\/\/127\.0\.0\.1:9 has no metrics\.latencyMs\.local-cpu$/));
+    assert.throws(() => resultFromReport(b, entry({ params: 'many' }), remote), code('INCOMPLETE_FIGURE', /cannot gate params of m\.onnx: .* has no metrics\.params$/));
+    const [measured] = one({ measure: true, limits: { latency: { 'local-cpu': '5 ms' } } });
+    assert.throws(() => resultFromReport(measured, entry({}), remote), code('INCOMPLETE_FIGURE', /has no metrics\.latencyMs\.local-cpu\.measured$/));
+    assert.throws(() => resultFromReport(b, entry({}, false), remote), code('REMOTE_REQUEST_FAILED', /^POST \/gate \(budget "b"\) on the Tailor service at http:\/\/127\.0\.0\.1:9 failed \(HTTP 200\): its verdict \(fail\) disagrees with its figures against the budget's limits \(all within\)$/));
+    assert.throws(() => resultFromReport(b, entry({ params: 2000 }), remote), code('REMOTE_REQUEST_FAILED', /its verdict \(pass\) disagrees .* \(over: params\)$/));
+  });
+
   it('refuses bad configs with a message naming the field', () => {
     const bad = (raw: unknown, message: RegExp) => assert.throws(() => parse(raw), code('INVALID_GATE_CONFIG', message));
     const budget = (b: Record<string, unknown>) => ({ budgets: [{ name: 'b', model: 'm.onnx', limits: { size: '1 MB' }, ...b }] });
@@ -282,7 +298,10 @@ describe('gate: TFLite models', () => {
       device: 'tfl-ops', model: file, latencyMs: 3.5, overheadMs: 0.01, kernels: 1, breakdown: [], nodes: [], warnings: [],
       unsupported: unsupportedCount ? [{ node: 'tanh_0', opType: 'TANH', reason: 'no regressor kind for TANH' }] : [], unsupportedCount,
     });
-    const withOps = new GateService(devices, () => ({ predictor: (device: string) => ({ predict: (_bytes: Uint8Array, o: { file?: string } = {}) => (asked.push(device), prediction(o.file!)) }) }));
+    const withOps = new GateService(devices, () => ({
+      predictor: (device: string) => ({ predict: (_bytes: Uint8Array, o: { file?: string } = {}) => (asked.push(device), prediction(o.file!)) }),
+      checkMeasuredOn: async () => [], // the stand-in regressors record no fingerprint
+    }));
     const run = (limits: Record<string, string>) => withOps.run(budgets({ name: 'b', model: 'net.tflite', limits: { latency: limits } }));
     const [r] = (await run({ 'tfl-ops': '3 ms' })).results;
     assert.deepEqual(asked, ['tfl-ops']);
@@ -427,5 +446,24 @@ describe('gate: baselines', () => {
     assert.match(r.stdout, /^CANNOT_WRITE: Cannot write the baseline \/proc\/nope\/b\.json: ENOENT/);
     assert.deepEqual([unwritableReason('/proc/nope/b.json'), unwritableReason(path.join(dir, 'sub', 'b.json'))], ['nothing can be created in /proc (ENOENT)', null]);
     assert.deepEqual(fs.readdirSync(dir), ['model.onnx'], 'the check leaves nothing behind');
+  });
+
+  it('a full disk while saving a baseline is DISK_FULL (naming the free space), not CANNOT_WRITE; the previous baseline intact', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'baseline.json');
+    saveBaseline(file, { results: [] });
+    const write = tempFileWriter.write;
+    // half the bytes land in the temp file, then the disk is full
+    tempFileWriter.write = (fd, data) => {
+      fs.writeSync(fd, String(data).slice(0, 10)); // a baseline is JSON text
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    try {
+      assert.throws(() => saveBaseline(file, sampleReport()), code('DISK_FULL', /^Out of disk space writing the baseline .*baseline\.json \(ENOSPC: no space left on the device; .+ free there, .+ to write\): nothing was replaced/));
+    } finally {
+      tempFileWriter.write = write;
+    }
+    assert.deepEqual(readBaseline(file), []);
+    assert.deepEqual(fs.readdirSync(dir), ['baseline.json'], 'no temp file left behind');
   });
 });

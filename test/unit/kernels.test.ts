@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { TailorError } from '../../src/core/errors';
+import { workspace } from '../../src/core/workspace';
 import { OnnxGraph } from '../../src/export/onnx-graph';
 import { eventKeys, optimizedKeys } from '../../src/kernels/attribute';
 import { FEATURE_NAMES, kernelFeatures } from '../../src/kernels/features';
@@ -12,6 +13,9 @@ import { fitPerEventMs, kernelLabels } from '../../src/kernels/profile';
 import { MAX_TRAIN_SAMPLES, trainTypeModel, TypeRegressor } from '../../src/kernels/regressors';
 import { sampleGraph } from '../../src/kernels/sampler';
 import { KERNEL_PROFILE_SCHEMA, KernelProfile, parseKernelModel, parseKernelProfile } from '../../src/kernels/store';
+import { KernelsService } from '../../src/kernels/kernels.service';
+import { DeviceService } from '../../src/runtime/device.service';
+import { tinyModel, writeRegressors } from '../gate-fixtures';
 import { tempDir } from '../helpers';
 
 /** conv-bn-relu, a residual block, depthwise + SE, a transformer-ish tail with GELU (Erf form), SiLU, folded shape ops. */
@@ -168,6 +172,19 @@ describe('kernel regressors and files', () => {
     assert.throws(() => parseKernelModel(file, fs.readFileSync(file, 'utf8')), isCorrupt);
     assert.throws(() => parseKernelModel(file, JSON.stringify({ schema: 'tailor.kernel-regressors/v1', device: { id: 'x' }, blockSize: 16, overheadMs: 0.01, features: ['a'], models: {} })), isCorrupt);
     assert.throws(() => parseKernelProfile(file, JSON.stringify({ schema: 'nope' })), isCorrupt);
+  });
+
+  it('validate --models refuses a model of ops the analysis does not know with a way out validate has (it takes no --allow-unknown-ops)', async () => {
+    const home = tempDir();
+    writeRegressors(home);
+    const dir = path.join(home, 'models');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'custom.onnx'), tinyModel({ op: 'Swish' }));
+    await assert.rejects(new KernelsService(new DeviceService(workspace(home))).validate('local-cpu', dir, { passes: 1 }), (e: unknown) => {
+      assert.ok(e instanceof TailorError && e.code === 'UNKNOWN_OP', String(e));
+      assert.match(e.message, /custom\.onnx has 1 node\(s\) of ops .*: node "act" \(com\.example\.Swish\)\. .*, predict it on its own \(tailor predict --model <file> --allow-unknown-ops\); validation compares whole models, so move it out of the directory to validate the others\.$/);
+      return true;
+    });
   });
 });
 

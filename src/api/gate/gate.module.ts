@@ -24,15 +24,17 @@ class GateController {
   @HttpCode(200)
   @ApiConsumes('application/json', 'multipart/form-data')
   @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(GateRequestDto) }, { $ref: getSchemaPath(GateUploadDto) }] }, description: 'A model path in the allowed model directory (JSON), or an upload (multipart), with its limits' })
-  @ApiOkResponse({ description: 'The JSON report of `tailor gate --format json` with each budget\'s notes: [{ name, passed, metrics, failures, notes }] (200 whether or not the budget holds)' })
+  @ApiOkResponse({ description: 'The JSON report of `tailor gate --format json` with each budget\'s notes and, of those, the warnings (tables or regressors measured on other hardware or runtime): [{ name, passed, metrics, failures, notes, warnings }] (200 whether or not the budget holds)' })
   @ApiBadRequestResponse({ description: 'Malformed body, unknown fields, unknown unit or device' })
   @ApiForbiddenResponse({ description: 'A model path outside the allowed model directory, or no such directory configured' })
   @ApiUnprocessableEntityResponse({ description: 'Not a valid ONNX model, dynamic input without inputShape, ops without a MAC count or predictor' })
   async check(@Req() req: FastifyRequest) {
     const budget = req.isMultipart() ? await budgetFromUpload(req, this.devices) : budgetFromJson(req.body, this.devices, this.config.modelDir);
-    const report = await this.gate.run([budget]);
-    // Notes too (how latency was predicted, stale tables): a remote `tailor gate` shows them as a local one does.
-    return toJsonReport(report).map((r, i) => ({ ...r, notes: report.results[i].notes }));
+    const warnings: string[] = [];
+    const report = await this.gate.run([budget], { onWarning: (m) => warnings.push(m) });
+    // Notes too (how latency was predicted, stale tables), and the warnings among them apart: a
+    // remote `tailor gate` shows them as a local one does.
+    return toJsonReport(report).map((r, i) => ({ ...r, notes: report.results[i].notes, warnings }));
   }
 }
 

@@ -8,7 +8,6 @@ import { MAX_BATCH, PredictDto } from './predict.dto';
 import { parseInputShapes } from '../../analysis/analyze';
 import { KernelsService } from '../../kernels/kernels.service';
 import { TAILOR_CONFIG, TailorConfig } from '../config';
-import { DeviceService } from '../../runtime/device.service';
 import { readAllowedModel } from '../model-dir';
 
 /** Over HTTP an architecture is a config object or a keyword; files and directories stay a CLI affair. */
@@ -28,7 +27,6 @@ class LatencyController {
   constructor(
     private readonly latency: LatencyService,
     private readonly kernels: KernelsService,
-    private readonly devices: DeviceService,
     @Inject(TAILOR_CONFIG) private readonly config: TailorConfig,
   ) {}
 
@@ -74,9 +72,9 @@ class LatencyController {
     const specs = body.inputShape === undefined ? [] : Array.isArray(body.inputShape) ? body.inputShape : [body.inputShape];
     if (!specs.every((s) => typeof s === 'string')) throw new TailorError('INVALID_REQUEST', { reason: '"inputShape" must be "name:dims" or a list of those' });
     const inputShapes = parseInputShapes(specs);
-    const predictor = this.kernels.predictor(body.device); // unknown device or no regressors: before reading anything
-    // Regressors measured on other hardware or another runtime: a warning, or a 409 with "strict".
-    const stale = await this.devices.checkMeasuredOn(this.devices.get(body.device), predictor.file, { kind: 'kernel regressors file', file: `kernel regressors of ${body.device}`, refresh: `tailor profile --device ${body.device} --kernels --force` }, body.strict);
+    // Unknown device or no regressors, before reading anything; regressors measured on other hardware or another runtime: a warning, or a 409 with "strict".
+    const stale = await this.kernels.checkMeasuredOn(body.device, body.strict);
+    const predictor = this.kernels.predictor(body.device);
     const { file, bytes } = readAllowedModel(this.config.modelDir, body.model!);
     this.kernels.checkFormat(body.device, bytes, body.model!); // ONNX on a TFLite device or the reverse: 415
     const result = predictor.predict(bytes, { file: body.model, path: file, inputShapes, allowUnknownOps: body.allowUnknownOps, allowUnknownOpsHint: 'send "allowUnknownOps": true' });

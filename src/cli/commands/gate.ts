@@ -55,20 +55,18 @@ async function gate(opts: GateOptions, global: GlobalOptions): Promise<void> {
   const unwritable = saveTo && unwritableReason(saveTo);
   if (unwritable) throw new TailorError('INVALID_OPTION', { option: '--save-baseline', reason: `cannot write ${shown(saveTo)}: ${unwritable}` });
   const onProgress = process.stderr.isTTY ? (m: string) => process.stderr.write(`\r\x1b[K${m}`) : undefined;
+  const warned = new Set<string>(); // one line per stale table, not one per budget
+  const onWarning = (m: string) => {
+    if (!warned.has(m)) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`);
+    warned.add(m);
+  };
   let report: GateReport;
   if (server) {
     const raw = (found.raw as { budgets: { limits: unknown }[] }).budgets;
-    report = await gateOnServer(server, budgets.map((b, i) => ({ budget: b, limits: raw[i].limits })), { config: shown(found.file), baseline, strict: opts.strict, onProgress });
+    report = await gateOnServer(server, budgets.map((b, i) => ({ budget: b, limits: raw[i].limits })), { config: shown(found.file), baseline, strict: opts.strict, onProgress, onWarning });
   } else {
     const gate = new GateService(local!.devices, async () => new (await import('../../kernels/kernels.service.js')).KernelsService(local!.devices), tableLatency(local!.latency));
-    const warned = new Set<string>(); // one line per stale table, not one per budget
-    report = await gate.run(budgets, {
-      config: shown(found.file), baseline, strict: opts.strict, onProgress,
-      onWarning: (m) => {
-        if (!warned.has(m)) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`);
-        warned.add(m);
-      },
-    });
+    report = await gate.run(budgets, { config: shown(found.file), baseline, strict: opts.strict, onProgress, onWarning });
   }
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   if (saveTo) {
@@ -96,12 +94,13 @@ async function serverDevices(server: string): Promise<ParseContext['devices']> {
 
 /**
  * Each budget's model uploaded with its limits as written in the config (the service parses them
- * as this gate would), one POST /gate per budget; the reports become the local run's results.
+ * as this gate would), one POST /gate per budget; the reports become the local run's results,
+ * the service's warnings (stale tables or regressors there) this run's.
  */
 async function gateOnServer(
   server: string,
   items: { budget: Budget; limits: unknown }[],
-  options: { config: string; baseline?: { file: string; report: JsonBudgetReport[] }; strict?: boolean; onProgress?: (m: string) => void },
+  options: { config: string; baseline?: { file: string; report: JsonBudgetReport[] }; strict?: boolean; onProgress?: (m: string) => void; onWarning: (m: string) => void },
 ): Promise<GateReport> {
   const results = [];
   for (const { budget, limits } of items) {
@@ -119,8 +118,9 @@ async function gateOnServer(
     if (r.status !== 200 || !Array.isArray(r.json)) {
       throw new TailorError('REMOTE_REQUEST_FAILED', { request: `POST /gate (budget "${budget.name}")`, server, status: r.status, message: r.json?.message ?? 'not a gate report' });
     }
-    const entry = r.json[0] as JsonBudgetReport & { notes?: string[] };
-    results.push(resultFromReport(budget, entry, [`figures from the Tailor service at ${server}`, ...(entry.notes ?? [])], (Date.now() - t0) / 1000));
+    const entry = r.json[0] as JsonBudgetReport & { notes?: string[]; warnings?: string[] };
+    for (const w of entry.warnings ?? []) options.onWarning(w);
+    results.push(resultFromReport(budget, entry, { server, notes: [`figures from the Tailor service at ${server}`, ...(entry.notes ?? [])], seconds: (Date.now() - t0) / 1000 }));
   }
   return gateReport(results, options);
 }

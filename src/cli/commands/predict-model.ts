@@ -34,7 +34,7 @@ export async function run(opts: PredictModelOptions, global: GlobalOptions): Pro
   // An ONNX model on a TFLite device, or a TFLite model on an onnxruntime device: refused before the regressors are looked for.
   kernels.checkFormat(opts.device, bytes, opts.model);
   // Refused (--strict) before predicting; the warnings lead the predictor's own.
-  const stale = await devices.checkMeasuredOn(devices.get(opts.device), kernels.predictor(opts.device).file, { kind: 'kernel regressors file', file: modelPath(devices.ws, opts.device), refresh: `tailor profile --device ${opts.device} --kernels --force` }, opts.strict);
+  const stale = await kernels.checkMeasuredOn(opts.device, opts.strict);
   const prediction = kernels.predictor(opts.device).predict(bytes, { file: opts.model, path: opts.model, inputShapes, allowUnknownOps: opts.allowUnknownOps });
   const result = { ...prediction, warnings: [...notes, ...stale, ...prediction.warnings] };
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../../core/fs-atomic';
 
 export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 export const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -28,17 +29,13 @@ export class ModelStore {
     return fs.existsSync(this.file(sha));
   }
 
-  /** Stores the bytes under their hash (once: same content, same file); written whole or not at all. */
+  /** Stores the bytes under their hash (once: same content, same file); written whole or not at all (writeFileAtomic). */
   put(bytes: Uint8Array, expected?: string): string {
     const sha = sha256(bytes);
     if (expected !== undefined && sha !== expected) throw new Error(`content does not match its sha256 (expected ${expected.slice(0, 12)}, got ${sha.slice(0, 12)})`);
     const file = this.file(sha);
-    if (!fs.existsSync(file)) {
-      fs.mkdirSync(this.dir, { recursive: true });
-      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-      fs.writeFileSync(tmp, bytes);
-      fs.renameSync(tmp, file);
-    }
+    // Out of space: DISK_FULL, and neither the model nor a temp file left behind.
+    if (!fs.existsSync(file)) writeFileAtomic(file, bytes, { what: 'the model' });
     return sha;
   }
 

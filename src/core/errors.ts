@@ -57,7 +57,7 @@ const MESSAGES = {
   CORRUPT_KERNELS: { status: 422, text: (p: P) => `Kernel profile or regressors ${p.file} is corrupt or truncated: ${p.reason}` },
   KERNEL_PROFILE_OUTDATED: { status: 409, text: (p: P) => `Kernel profile ${p.file} holds graphs of sampler v${p.recorded}; this Tailor samples v${p.current} (other graphs for the same seed). Re-run with --force to start over (the old file is kept as .bak-<time>).` },
   INVALID_TARGETS: { status: 422, text: (p: P) => `Targets file ${p.file} is invalid: ${p.reason}` },
-  GATE_CONFIG_NOT_FOUND: { status: 404, text: (p: P) => `No gate config in ${p.dir}: looked for tailor.budgets.json and a "tailor" key in package.json. Create one, or pass --config <file>.` },
+  GATE_CONFIG_NOT_FOUND: { status: 404, text: (p: P) => `No gate config in ${p.dir}${p.stop === p.dir ? '' : ` or a directory above it up to ${p.stop}`}: looked for tailor.budgets.json and a "tailor" key in package.json. Create one, or pass --config <file>.` },
   INVALID_GATE_CONFIG: { status: 400, text: (p: P) => `Invalid gate config ${p.source}: ${p.reason}` },
   UNSUPPORTED_MODEL_FORMAT: { status: 415, text: (p: P) => `${p.file} is ${/^[AEIOU]/.test(String(p.format)) ? 'an' : 'a'} ${p.format} model: ${p.reason}` },
   MODEL_NOT_FOUND: { status: 404, text: (p: P) => `Model file ${p.file} does not exist${p.detail ? ` (${p.detail})` : ''}.` },

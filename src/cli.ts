@@ -255,7 +255,7 @@ program
 program
   .command('gate')
   .description('check ONNX models against size, params, MACs and per-device latency budgets (exit 0 pass, 1 over budget, 2 bad input)')
-  .option('--config <file>', 'budgets file (default: tailor.budgets.json, else the "tailor" key of package.json, in the current directory)')
+  .option('--config <file>', 'budgets file (default: tailor.budgets.json, else the "tailor" key of package.json, in the current directory or the nearest one above it)')
   .addOption(new Option('--format <format>', 'report format').choices(['text', 'json', 'junit', 'markdown']).default('text'))
   .option('--baseline <file>', 'a previous JSON report: show each figure\'s change against it')
   .option('--save-baseline <file>', 'write this run\'s JSON report (atomically) as the next baseline')

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { lilconfigSync } from 'lilconfig';
 import { parseInputShapes } from '../analysis/analyze';
@@ -57,9 +58,21 @@ function jsonLoader(file: string, content: string): unknown {
 }
 
 /**
+ * Where the upward search stops: the home directory when the start is inside it, else the
+ * filesystem root; lilconfig's default, made explicit so the not-found message can name it.
+ */
+function configStopDir(cwd: string): string {
+  const home = path.resolve(os.homedir());
+  const rel = path.relative(home, cwd);
+  const inside = rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+  return inside ? home : path.parse(cwd).root;
+}
+
+/**
  * Finds the budgets the way size-limit finds its config (lilconfig): `--config F` when given, else
- * `tailor.budgets.json` in the current directory, else the "tailor" key of its package.json.
- * Only the current directory is searched: a gate must not pick up a parent project's budgets.
+ * from the current directory upward (to the home directory or the root), in each directory
+ * `tailor.budgets.json`, else the "tailor" key of its package.json (one without the key is skipped),
+ * so `tailor gate` works from any sub-directory of a project, as size-limit does.
  */
 export function findGateConfig(opts: { config?: string; cwd?: string }): FoundConfig {
   const cwd = path.resolve(opts.cwd ?? process.cwd());
@@ -80,15 +93,16 @@ export function findGateConfig(opts: { config?: string; cwd?: string }): FoundCo
     }
     return { file, found: '--config', raw };
   }
+  const stopDir = configStopDir(cwd);
   const result = lilconfigSync(PACKAGE_KEY, {
     searchPlaces: [CONFIG_FILE, 'package.json'],
     packageProp: PACKAGE_KEY,
-    stopDir: cwd,
+    stopDir,
     cache: false,
     ignoreEmptySearchPlaces: false,
     loaders: { '.json': jsonLoader },
   }).search(cwd);
-  if (!result) throw new TailorError('GATE_CONFIG_NOT_FOUND', { dir: cwd });
+  if (!result) throw new TailorError('GATE_CONFIG_NOT_FOUND', { dir: cwd, stop: stopDir });
   if (result.isEmpty) throw new TailorError('INVALID_GATE_CONFIG', { source: result.filepath, reason: 'the file is empty' });
   return { file: result.filepath, found: path.basename(result.filepath) === 'package.json' ? 'package.json' : CONFIG_FILE, raw: result.config };
 }

@@ -161,6 +161,16 @@ describe('HTTP: POST /gate and POST /latency/predict { device, model }', () => {
     expectError(await post(server, '/latency/predict', { device: 'local-cpu' }), 400, /give "arch" \(one architecture\), "archs" \(a batch\) or "model"/);
     expectError(await post(server, '/latency/predict', { device: 'local-cpu', arch: 'max', inputShape: 'x:1' }), 400, /"inputShape" applies to "model" only/);
     expectError(await post(server, '/latency/predict', { device: 'local-cpu', arch: 'max', allowUnknownOps: true }), 400, /"allowUnknownOps" applies to "model" only/);
+    // a dynamic input without "inputShape", a file that is not ONNX, an ONNX file cut short
+    fs.writeFileSync(path.join(modelDir, 'dynamic.onnx'), tinyModel({ dynamic: true }));
+    fs.writeFileSync(path.join(modelDir, 'notes.onnx'), 'these are not the weights you are looking for\n');
+    const whole = tinyModel();
+    fs.writeFileSync(path.join(modelDir, 'truncated.onnx'), whole.subarray(0, Math.floor(whole.length / 2)));
+    expectError(await post(server, '/latency/predict', { device: 'local-cpu', model: 'dynamic.onnx' }), 422, /Input "input" of dynamic\.onnx has a dynamic shape \(batchx3xhxw\); send "inputShape": "input:<batch>x3x<h>x<w>"/);
+    const sized = await post(server, '/latency/predict', { device: 'local-cpu', model: 'dynamic.onnx', inputShape: 'input:1x3x16x16' });
+    assert.equal(sized.status, 200, JSON.stringify(sized.json));
+    expectError(await post(server, '/latency/predict', { device: 'local-cpu', model: 'notes.onnx' }), 422, /notes\.onnx is not a valid ONNX model: it cannot be decoded .*the file is truncated or not ONNX/);
+    expectError(await post(server, '/latency/predict', { device: 'local-cpu', model: 'truncated.onnx' }), 422, /truncated\.onnx is not a valid ONNX model: it cannot be decoded .*the file is truncated or not ONNX/);
   });
 
   it('external data files and unknown ops: read beside the model; a missing file or an unknown op is a 422 naming it', async () => {

@@ -11,7 +11,7 @@ import { getSpace } from '../../src/core/space';
 import { exportPiecesTflite } from '../../src/export/tflite';
 import { seededWeights } from '../../src/export/weights';
 import { validateXML } from 'xmllint-wasm';
-import { FIXTURES, REPO, tempDir } from '../helpers';
+import { FIXTURES, REPO, cliAsync, tempDir } from '../helpers';
 import { listing, tinyModel, writeExternalModel, writeRegressors } from '../gate-fixtures';
 
 const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
@@ -22,7 +22,7 @@ interface Run {
   stderr: string;
 }
 
-/** `tailor gate` spawned in `cwd` (config discovery reads the current directory). */
+/** `tailor gate` spawned in `cwd` (config discovery starts in the current directory). */
 function gate(cwd: string, args: string[], opts: { home?: string; preload?: string; timeoutMs?: number } = {}): Run {
   const env = { ...process.env };
   delete env.TAILOR_HOME;
@@ -85,6 +85,25 @@ describe('tailor gate (CLI)', () => {
     assert.match(option.stderr, /budgets from ci\.json/);
     assert.match(option.stdout, /<testcase classname="tailor\.gate\.other" name="size &lt;= 1 MB"/);
     assert.deepEqual(await junitErrors(option.stdout), [], 'the real output is valid JUnit');
+  });
+
+  it('finds the config in a directory above, past a package.json without a "tailor" key, and stops at the home directory', async () => {
+    const { dir, home } = project();
+    budgetsFile(dir, [{ name: 'tiny', model: 'models/tiny.onnx', limits: { params: '1K' } }]);
+    const app = path.join(dir, 'packages', 'app');
+    fs.mkdirSync(path.join(app, 'src'), { recursive: true });
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app' }));
+    const env = { ...process.env };
+    delete env.TAILOR_HOME;
+    const nested = await cliAsync(['--home', home, 'gate'], { cwd: path.join(app, 'src'), env });
+    assert.equal(nested.status, 0, nested.stderr);
+    assert.ok(nested.stderr.includes(`budgets from ${path.join(dir, 'tailor.budgets.json')}\n`), nested.stderr);
+    // the model path is relative to the config's directory, not to the current one
+    assert.match(nested.stdout, /tiny \(models\/tiny\.onnx\): PASS/);
+
+    const stopped = await cliAsync(['--home', home, 'gate'], { cwd: path.join(app, 'src'), env: { ...env, HOME: app } });
+    assert.equal(stopped.status, 2, stopped.stderr);
+    assert.ok(stopped.stderr.includes(`No gate config in ${path.join(app, 'src')} or a directory above it up to ${app}: looked for`), stopped.stderr);
   });
 
   it('exits 2 with a specific message on usage and input errors', () => {

@@ -165,6 +165,14 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
     const ext = writeExternalModel(dir, 'ext');
     assert.equal(cli(['predict', '--device', 'local-cpu', '--model', ext.model], home).status, 0, 'external data read beside the model');
     fs.rmSync(ext.data);
+    // a dynamic input without --input-shape, a file that is not ONNX, an ONNX file cut short
+    const dynamic = path.join(dir, 'dynamic.onnx');
+    fs.writeFileSync(dynamic, tinyModel({ dynamic: true }));
+    const notOnnx = path.join(dir, 'notes.onnx');
+    fs.writeFileSync(notOnnx, 'these are not the weights you are looking for\n');
+    const truncated = path.join(dir, 'truncated.onnx');
+    const whole = tinyModel();
+    fs.writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
     const empty = tempDir();
     const corruptHome = tempDir();
     fs.mkdirSync(path.join(corruptHome, 'latency-tables', 'local-cpu', 'kernels'), { recursive: true });
@@ -176,6 +184,9 @@ describe('kernel profile -> regressors -> predict and validate any ONNX model (i
       [['predict', '--device', 'local-cpu', '--model', model, '--arch', 'max'], home, /either --arch or --model/],
       [['predict', '--device', 'local-cpu', '--model', custom], home, /custom\.onnx has 1 node\(s\) of ops the analysis cannot infer shapes for or count: node "act" \(com\.example\.Swish\)\. .*pass --allow-unknown-ops/],
       [['predict', '--device', 'local-cpu', '--model', ext.model], home, /ext\.onnx is not a valid ONNX model: tensor "conv\.w" is stored in the external data file "ext\.data", which is missing/],
+      [['predict', '--device', 'local-cpu', '--model', dynamic], home, /Input "input" of .*dynamic\.onnx has a dynamic shape \(batchx3xhxw\); pass its size with --input-shape input:<batch>x3x<h>x<w>/],
+      [['predict', '--device', 'local-cpu', '--model', notOnnx], home, /notes\.onnx is not a valid ONNX model: it cannot be decoded .*the file is truncated or not ONNX/],
+      [['predict', '--device', 'local-cpu', '--model', truncated], home, /truncated\.onnx is not a valid ONNX model: it cannot be decoded .*the file is truncated or not ONNX/],
       [['validate', '--device', 'local-cpu', '--space', 'ofa-mbv3-w1.0', '--input-shape', 'x:1'], home, /--input-shape: it applies to --models only/],
       [['predict', '--device', 'local-cpu'], home, /needs --arch <arch> \(lookup table\) or --model/],
       [['validate', '--device', 'local-cpu', '--models', empty], home, /holds no \.onnx file/],

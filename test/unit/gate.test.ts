@@ -98,7 +98,7 @@ function writeJson(file: string, v: unknown): void {
 describe('gate: config discovery (like size-limit: --config, tailor.budgets.json, package.json "tailor")', () => {
   const budgets = (name: string) => ({ budgets: [{ name, model: 'm.onnx', limits: { size: '1 MB' } }] });
 
-  it('prefers --config, then tailor.budgets.json, then the "tailor" key of package.json, in the current directory only', () => {
+  it('prefers --config, then tailor.budgets.json, then the "tailor" key of package.json', () => {
     const dir = tempDir();
     writeJson(path.join(dir, 'package.json'), { name: 'app', tailor: budgets('from-package') });
     let found = findGateConfig({ cwd: dir });
@@ -119,15 +119,24 @@ describe('gate: config discovery (like size-limit: --config, tailor.budgets.json
     // --config package.json reads its "tailor" key
     assert.deepEqual(findGateConfig({ cwd: dir, config: 'package.json' }).raw, budgets('from-package'));
 
-    // a sub-directory does not inherit its parent's budgets
+    // a sub-directory finds its parent's, as size-limit does
     fs.mkdirSync(path.join(dir, 'sub'));
-    assert.throws(() => findGateConfig({ cwd: path.join(dir, 'sub') }), code('GATE_CONFIG_NOT_FOUND', /tailor\.budgets\.json.*"tailor" key in package\.json.*--config/));
+    assert.equal(findGateConfig({ cwd: path.join(dir, 'sub') }).file, path.join(dir, 'tailor.budgets.json'));
   });
 
-  it('skips a package.json without a "tailor" key and names the file of a broken config', () => {
+  it('skips a package.json without a "tailor" key, also on the way up, and names the file of a broken config', () => {
     const dir = tempDir();
     writeJson(path.join(dir, 'package.json'), { name: 'app' });
-    assert.throws(() => findGateConfig({ cwd: dir }), code('GATE_CONFIG_NOT_FOUND'));
+    assert.throws(() => findGateConfig({ cwd: dir }), code('GATE_CONFIG_NOT_FOUND', /tailor\.budgets\.json.*"tailor" key in package\.json.*--config/));
+    // budgets two levels up, past a nested package's package.json that has no "tailor" key
+    writeJson(path.join(dir, 'packages', 'package.json'), { name: 'workspace' });
+    writeJson(path.join(dir, 'packages', 'app', 'package.json'), { name: 'app' });
+    fs.mkdirSync(path.join(dir, 'packages', 'app', 'src'));
+    writeJson(path.join(dir, 'package.json'), { name: 'root', tailor: budgets('from-root') });
+    const found = findGateConfig({ cwd: path.join(dir, 'packages', 'app', 'src') });
+    assert.equal(found.file, path.join(dir, 'package.json'));
+    assert.deepEqual(found.raw, budgets('from-root'));
+    writeJson(path.join(dir, 'package.json'), { name: 'app' });
     assert.throws(() => findGateConfig({ cwd: dir, config: 'package.json' }), code('INVALID_GATE_CONFIG', /no "tailor" key/));
     fs.writeFileSync(path.join(dir, 'tailor.budgets.json'), '{ "budgets": [ ');
     assert.throws(() => findGateConfig({ cwd: dir }), code('INVALID_GATE_CONFIG', /tailor\.budgets\.json: not valid JSON/));

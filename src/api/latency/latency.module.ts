@@ -77,7 +77,14 @@ class LatencyController {
     const predictor = this.kernels.predictor(body.device);
     const { file, bytes } = readAllowedModel(this.config.modelDir, body.model!);
     this.kernels.checkFormat(body.device, bytes, body.model!); // ONNX on a TFLite device or the reverse: 415
-    const result = predictor.predict(bytes, { file: body.model, path: file, inputShapes, allowUnknownOps: body.allowUnknownOps, allowUnknownOpsHint: 'send "allowUnknownOps": true' });
+    let result;
+    try {
+      result = predictor.predict(bytes, { file: body.model, path: file, inputShapes, allowUnknownOps: body.allowUnknownOps, allowUnknownOpsHint: 'send "allowUnknownOps": true' });
+    } catch (e) {
+      // A dynamic input is sized by the request's field here, not by the CLI flag the message names.
+      if (!(e instanceof TailorError) || e.code !== 'MISSING_INPUT_SHAPE') throw e;
+      throw new TailorError('MISSING_INPUT_SHAPE', { ...e.params, how: `send "inputShape": "${e.params.input}:${e.params.example}"` }, { cause: e });
+    }
     return { ...result, warnings: [...stale, ...result.warnings] };
   }
 }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -39,6 +39,25 @@ export function cliAsync(args: string[], options: { env?: NodeJS.ProcessEnv; cwd
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** A real `tailor agent` process (the CLI from .test-build) serving `device` to the service from this machine's runtimes. */
+export function startAgent(server: { url: string }, device: string, token: string, cacheDir: string): AgentProcess {
+  const child = spawn(process.execPath, [CLI, 'agent', '--server', server.url, '--device-id', device, '--token', token, '--cache-dir', cacheDir, '--poll', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
 }
 
 /** Asserts that `p` rejects with a TailorError of this code (and a message matching `message`). */

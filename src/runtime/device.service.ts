@@ -47,6 +47,9 @@ function recordedOn(m: MeasuredOn): ComparedFingerprint | null {
   return f ? { cpu: f.cpu, cores: f.cores, runtime: f.runtime || m.backend.version } : null;
 }
 
+/** Why a file without a recorded fingerprint cannot be checked (e.g. a table from OFA's YAML). */
+const NO_FINGERPRINT = 'the file records no fingerprint (imported)';
+
 type TableSummary = Omit<DeviceTable, 'stale' | 'reason'> & { recorded: ComparedFingerprint | null };
 
 /** Devices of a workspace: descriptors, live fingerprints, and opening their backends. */
@@ -116,16 +119,22 @@ export class DeviceService {
   /**
    * Warnings for a table or regressors file (`what`) measured on other hardware or runtime than
    * the device has now (for a board, as its agent last reported); with `strict`, FINGERPRINT_MISMATCH
-   * instead. Nothing when the file records no fingerprint (imported), or the device has no hardware
-   * (table-only); a remote device whose fingerprint is unknown is refused with `strict` (FINGERPRINT_UNKNOWN).
+   * instead. Nothing when the device has no hardware (table-only: its imported tables are all there
+   * is of it). What cannot be checked, a file that records no fingerprint (imported) or a remote
+   * device whose fingerprint is unknown, is refused with `strict` (FINGERPRINT_UNKNOWN), else passes
+   * without a word (`tailor devices` lists such files as "unknown").
    */
   async checkMeasuredOn(d: DeviceDescriptor, m: MeasuredOn, what: { kind: string; file: string; refresh: string }, strict = false): Promise<string[]> {
+    if (d.backend === TABLE_ONLY) return [];
     const recorded = recordedOn(m);
     // Reading the live fingerprint costs a systeminformation call (or an adb round trip): not for files that record none.
-    if (!recorded) return [];
+    if (!recorded) {
+      if (strict) throw new TailorError('FINGERPRINT_UNKNOWN', { what: what.kind, file: what.file, device: d.id, reason: NO_FINGERPRINT });
+      return [];
+    }
     const live = await this.fingerprint(d);
     if (!live) {
-      if (strict && d.backend !== TABLE_ONLY) throw new TailorError('FINGERPRINT_UNKNOWN', { what: what.kind, file: what.file, device: d.id, reason: this.unknownLive(d) });
+      if (strict) throw new TailorError('FINGERPRINT_UNKNOWN', { what: what.kind, file: what.file, device: d.id, reason: this.unknownLive(d) });
       return [];
     }
     const changes = fingerprintChanges(recorded, live)!;
@@ -154,7 +163,7 @@ export class DeviceService {
     return summaries.map(({ recorded, ...s }): DeviceTable => {
       const unknown = s.error ? 'the file cannot be read'
         : !live ? this.unknownLive(d)
-        : !recorded ? 'the file records no fingerprint (imported)' : null;
+        : !recorded ? NO_FINGERPRINT : null;
       if (unknown) return { ...s, stale: 'unknown', reason: unknown };
       const changes = fingerprintChanges(recorded, live)!;
       return { ...s, stale: changes.length > 0, reason: changes.length ? describeChanges(changes) : null };

@@ -1,5 +1,4 @@
 import { strict as assert } from 'node:assert';
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -14,10 +13,9 @@ import { exportOnnx } from '../../src/export/onnx';
 import { seededWeights } from '../../src/export/weights';
 import { createApp } from '../../src/main';
 import { agentFingerprint } from '../../src/runtime/agent/protocol';
-import { REPO, cliAsync, tempDir } from '../helpers';
+import { AgentProcess, cliAsync, startAgent, tempDir } from '../helpers';
 import { call, events, expectError, runJob, waitFor } from '../http';
 
-const CLI = path.join(REPO, '.test-build', 'src', 'cli.js');
 const TOKEN = 'board1-e2e-token-0123456789';
 const BOARD2_TOKEN = 'board2-e2e-token-0123456789';
 const SPACE = 'ofa-mbv3-tiny@in1-out10';
@@ -33,35 +31,13 @@ interface Server {
   url: string;
 }
 
-
-
-
-
-interface AgentProcess {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** A real `tailor agent` process (the CLI from .test-build) serving board1 from this machine's onnxruntime. */
-function startAgent(server: Server, token: string, cacheDir: string, device = 'board1'): AgentProcess {
-  const child = spawn(process.execPath, [CLI, 'agent', '--server', server.url, '--device-id', device, '--token', token, '--cache-dir', cacheDir, '--poll', '2'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
 describe('remote boards: tailor agent against the real service', () => {
   const home = tempDir('tailor-agent-e2e-');
   const cache = path.join(home, 'agent-cache');
   let server: Server;
   const agents: AgentProcess[] = [];
   const agent = (token = TOKEN, device = 'board1') => {
-    const a = startAgent(server, token, cache, device);
+    const a = startAgent(server, device, token, cache);
     agents.push(a);
     return a;
   };

@@ -77,13 +77,18 @@ describe('tailor CLI', () => {
     assert.ok(!fs.existsSync(path.join(home, 'devices', 'x2.json')), 'a failed import creates nothing');
   });
 
-  it('warns on a table from other hardware and refuses with --strict', () => {
+  it('warns on a table from other hardware and refuses with --strict, also a table that records no fingerprint', () => {
     const home = tempDir();
     cli(['lut', 'import', '--format', 'ofa', '--device', 'note10', '--space', 'ofa-mbv3-w1.2', NOTE10_YAMLS[4]], home);
-    // Pretend the imported table was measured on another local-cpu machine.
     const src = JSON.parse(fs.readFileSync(path.join(home, 'latency-tables', 'note10', 'ofa-mbv3-w1.2.json'), 'utf8'));
-    src.device = { id: 'local-cpu', fingerprint: { hash: '0000000000000000', cpu: 'Other CPU', cores: 64, physicalCores: 32, flags: [], memoryGb: 1, os: 'x', arch: 'x64', runtime: 'onnxruntime-node 0.0.1' } };
     fs.mkdirSync(path.join(home, 'latency-tables', 'local-cpu'), { recursive: true });
+    // The imported table as it is (no fingerprint) for local-cpu: --strict cannot check it, so it refuses.
+    fs.writeFileSync(path.join(home, 'latency-tables', 'local-cpu', 'ofa-mbv3-w1.2.json'), JSON.stringify({ ...src, device: { id: 'local-cpu', fingerprint: null } }));
+    const unknown = cli(['predict', '--device', 'local-cpu', '--arch', NET_30MS, '--strict'], home);
+    assert.equal(unknown.status, 2, unknown.stderr);
+    assert.match(unknown.stderr, /^error: Cannot tell whether the latency table \S+local-cpu\/ofa-mbv3-w1\.2\.json of device "local-cpu" is current: the file records no fingerprint \(imported\)\. --strict refuses what it cannot check\./);
+    // Pretend the imported table was measured on another local-cpu machine.
+    src.device = { id: 'local-cpu', fingerprint: { hash: '0000000000000000', cpu: 'Other CPU', cores: 64, physicalCores: 32, flags: [], memoryGb: 1, os: 'x', arch: 'x64', runtime: 'onnxruntime-node 0.0.1' } };
     fs.writeFileSync(path.join(home, 'latency-tables', 'local-cpu', 'ofa-mbv3-w1.2.json'), JSON.stringify(src));
     const warn = cli(['predict', '--device', 'local-cpu', '--arch', NET_30MS], home);
     assert.equal(warn.status, 0, warn.stderr);

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { call, events, expectError, runJob, waitFor } from '../http';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -13,9 +14,13 @@ import { readCheckpointMeta } from '../../src/training/checkpoint';
 import { loadDataset } from '../../src/training/datasets';
 import { initEngine } from '../../src/training/engine';
 import { CHECKPOINT_FILE, LOG_FILE, trainSupernet } from '../../src/training/trainer';
-import { cliAsync, tempDir } from '../helpers';
+import { cliAsync, startAgent, tempDir } from '../helpers';
 
 const ort = require('onnxruntime-node') as typeof Ort;
+
+const BOARD_TOKEN = 'board1-runs-e2e-token-0123456789';
+// Read once when the service starts: set before createApp.
+process.env.TAILOR_AGENT_TOKENS = `board1=${BOARD_TOKEN}`;
 
 interface Server {
   app: INestApplication;
@@ -228,6 +233,35 @@ describe('supernet runs over HTTP: train, acc-predictor and search jobs, GET /ru
     const none = await cliAsync([...args, '--targets', file('impossible.json', 1e-6), '--name', 'impossible']);
     assert.equal(none.status, 1, none.stderr);
     assert.match(none.stderr, /error: Job [0-9a-f-]{36} on http:\/\/127\.0\.0\.1:\d+ failed: No subnet of ofa-mbv3-tiny meets target "any" \(latency on local-cpu <= 0 ms\)/);
+  });
+
+  it('search job with measure: true on a remote board: queued on the board, its emitted subnets measured by the board\'s agent through the hub', async () => {
+    fs.mkdirSync(path.join(home, 'devices'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'devices', 'board1.json'), JSON.stringify({ id: 'board1', name: 'Board 1', backend: 'agent', options: { threads: 1, runtime: 'ort-cpu' } }));
+    const board = startAgent(server, 'board1', BOARD_TOKEN, path.join(home, 'agent-cache'));
+    try {
+      // The board's own table of the run's network, profiled through its agent (the search predicts from it).
+      const profiled = await runJob(server, 'profile', { device: 'board1', space: TINY_IO, resolutions: [20], rounds: 1, passes: 1 });
+      assert.deepEqual(profiled.job.result.measuredResolutions, [20]);
+      const targets = [{ name: 'board', devices: { board1: { latencyMs: 500 } } }];
+      const params = { ...searchParams, name: 'on-board', targets, maxSubnets: 1, generations: 2, population: 8, rescore: 0, measure: true, testImages: 50, strict: true };
+      const { job, progress } = await runJob(server, 'search', params);
+      assert.equal(job.device, 'board1', 'queued on the board it measures on');
+      assert.ok(progress.some((p) => /^board: measuring on board1/.test(p.message)), JSON.stringify(progress.map((p) => p.message)));
+
+      const pareto = (await call(server, 'GET', '/runs/quick/searches/on-board/targets/board/pareto.json')).json;
+      assert.equal(pareto.subnets.length, 1);
+      assert.ok(Number.isFinite(pareto.measured.board1.speedFactor), JSON.stringify(pareto.measured));
+      const [subnet] = pareto.subnets;
+      const figure = subnet.latencyMs.board1;
+      assert.ok(figure.predicted > 0 && figure.measured > 0, JSON.stringify(figure));
+      // The board ran the emitted model itself: the agent logs the model's sha256 with each measurement.
+      const sha = createHash('sha256').update(fs.readFileSync(path.join(home, 'runs', 'quick', 'searches', 'on-board', 'board', subnet.file))).digest('hex');
+      assert.match(board.output(), new RegExp(`measure \\(\\d+ warm-up, \\d+ timed runs\\) of model ${sha.slice(0, 12)} on ort-cpu: median`), board.output());
+    } finally {
+      board.child.kill('SIGKILL');
+      await board.exited;
+    }
   });
 
   it('a train job runs on the trainer queue and resumes from its checkpoint after the service restarts', async () => {

@@ -313,6 +313,10 @@ case "$cmd" in
           oldadb-nobinary) echo "/system/bin/sh: /data/local/tmp/tailor/benchmark_model: not found"; exit 0;;
           fail) echo "ERROR: Could not open '/data/local/tmp/tailor/models/x.tflite'." >&2; echo "ERROR: Benchmarking failed." >&2; exit 1;;
           disconnect) head -n 24 "$FAKE_ADB_FIXTURE"; : > "$FAKE_ADB_LOG.gone"; exit 255;;
+          garbage)
+            # Two good runs, then a build that prints something else (and exits 0).
+            n=$(cat "$FAKE_ADB_LOG.runs" 2>/dev/null || echo 0); echo $((n + 1)) > "$FAKE_ADB_LOG.runs"
+            if [ "$n" -lt 2 ]; then cat "$FAKE_ADB_FIXTURE"; else printf 'INFO: STARTING!\nINFO: Graph: [%s]\nbenchmark: done\n' "$*"; fi;;
           slow) exec sleep 5;;
           *) cat "$FAKE_ADB_FIXTURE";;
         esac;;
@@ -414,7 +418,7 @@ esac
     fs.rmSync(`${log}.gone`, { force: true });
   });
 
-  it('a profile job fails with the specific error and writes no table: a phone gone mid-run, a phone that does not answer getprop', async () => {
+  it('a profile job fails with the specific error and writes no table: a phone gone mid-run, a phone that does not answer getprop, output that does not parse', async () => {
     const home = tempDir('tailor-adb-job-');
     const ws = workspace(home);
     fs.mkdirSync(ws.devicesDir);
@@ -428,7 +432,8 @@ esac
       const job = await waitFor('the job to end', async () => FINISHED.includes(jobs.get(id).status) && jobs.get(id), 30_000);
       fs.rmSync(`${log}.gone`, { force: true });
       assert.equal(job.status, 'failed');
-      assert.equal(fs.existsSync(path.join(ws.tablesDir, 'phone', 'ofa-mbv3-tiny@in1-out10.json')), false, 'no table written');
+      const tables = path.join(ws.tablesDir, 'phone');
+      assert.deepEqual(fs.existsSync(tables) ? fs.readdirSync(tables) : [], [], 'no table (nor a temp file) written');
       return job.error!;
     };
     try {
@@ -439,8 +444,14 @@ esac
       const silent = await profile('nodevice');
       assert.equal(silent.code, 'ADB_DEVICE');
       assert.match(silent.message, /^Android device: no Android device "R58M123ABC" is connected over adb/);
+      // benchmark_model output that does not parse, after two runs that did: the job fails with the parser's error.
+      const unreadable = await profile('garbage');
+      assert.equal(fs.readFileSync(`${log}.runs`, 'utf8').trim(), '3', 'two runs parsed, the third did not');
+      assert.equal(unreadable.code, 'BENCHMARK_OUTPUT');
+      assert.match(unreadable.message, /^Unreadable benchmark_model output: benchmark_model printed no Timings line \(no "Running benchmark" \/ "count=\.\.\. avg=\.\.\." lines\): INFO: STARTING!/);
     } finally {
       env({ FAKE_ADB_MODE: undefined });
+      fs.rmSync(`${log}.runs`, { force: true });
       await jobs.shutdown();
     }
   });

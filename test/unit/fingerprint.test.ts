@@ -74,14 +74,18 @@ describe('DeviceService: stale tables', () => {
     await assert.rejects(devices.checkMeasuredOn(devices.get('box'), old, what, true), (e) => e instanceof TailorError && e.code === 'FINGERPRINT_MISMATCH' && e.status === 409 && /runtime "fake-runtime 1\.0\.0"/.test(e.message) && !/CPU model/.test(e.message));
   });
 
-  it('never warns for table-only or silent remote devices, nor for tables without a fingerprint; strict refuses a remote device it cannot check', async () => {
+  it('never warns for table-only or silent remote devices, nor for tables without a fingerprint; strict refuses what it cannot check, except on table-only devices', async () => {
     const other = fp({ cpu: 'Other CPU' });
     const what = { kind: 'latency table', file: 'x.json', refresh: '' };
     assert.deepEqual(await devices.checkMeasuredOn(devices.get('ofa'), table('ofa', 's', other), what, true), []);
     assert.deepEqual(await devices.checkMeasuredOn(devices.get('board'), table('board', 's', other), what), []);
     await assert.rejects(devices.checkMeasuredOn(devices.get('board'), table('board', 's', other), what, true), (e) => e instanceof TailorError && e.code === 'FINGERPRINT_UNKNOWN' && e.status === 409
       && /^Cannot tell whether the latency table x\.json of device "board" is current: remote fp-test-remote device: no live fingerprint reported/.test(e.message));
-    assert.deepEqual(await devices.checkMeasuredOn(devices.get('box'), table('box', 's', null), what, true), []);
+    assert.deepEqual(await devices.checkMeasuredOn(devices.get('box'), table('box', 's', null), what), []);
+    await assert.rejects(devices.checkMeasuredOn(devices.get('box'), table('box', 's', null), what, true), (e) => e instanceof TailorError && e.code === 'FINGERPRINT_UNKNOWN' && e.status === 409
+      && /^Cannot tell whether the latency table x\.json of device "box" is current: the file records no fingerprint \(imported\)\. --strict refuses what it cannot check\.$/.test(e.message));
+    // A table-only device has no hardware its tables could be stale against: nothing to refuse.
+    assert.deepEqual(await devices.checkMeasuredOn(devices.get('ofa'), table('ofa', 's', null), what, true), []);
   });
 
   it('lists each device\'s tables and kernel regressors, stale with the reason, or unknown', async () => {

@@ -43,7 +43,7 @@ export async function buildAccuracyPredictor(req: AccPredictorRequest, cacheDir:
   const { appendMeasurement, checkProtocol, measureSubnet, readMeasurements } = await import('./measurements.js');
   const { savePredictor, trainAccuracyPredictor } = await import('./predictor.js');
   const engine = await initEngine();
-  const { net, data } = await openRun(engine, req.supernet, cacheDir);
+  const { net, data } = await openRun(engine, req.supernet, cacheDir, hooks.onDecode);
   try {
     const protocol = { bnImages: req.bnImages, evalImages: req.evalImages ?? Math.max(0, data.val.count - req.bnImages) };
     checkProtocol(data, protocol);

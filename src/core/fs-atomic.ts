@@ -156,3 +156,110 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, label: 
 export function writeJsonAtomic(file: string, value: unknown, label: WriteLabel = {}): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', label);
 }
+
+/**
+ * writeFileAtomic for a file written in pieces, too large to hold in memory at once: `append`
+ * writes to a temp file beside `file`, `commit` flushes it and renames it into place, `abort`
+ * removes it. Out of space, the temp file is removed and the error is DISK_FULL. A process killed
+ * meanwhile leaves the temp file (`file.<pid>.<time>.tmp`); staleTempFiles finds it.
+ */
+export class AtomicFileWriter {
+  private readonly tmp: string;
+  private fd: number | null = null;
+  /** Committed or aborted: nothing more to write. */
+  private finished = false;
+  /** Bytes appended so far. */
+  written = 0;
+
+  constructor(readonly file: string, private readonly label: WriteLabel = {}) {
+    this.tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    try {
+      makeDirs(path.dirname(file));
+      this.fd = fs.openSync(this.tmp, 'w');
+    } catch (e) {
+      throw this.failed(e, 0);
+    }
+  }
+
+  append(data: Uint8Array): void {
+    try {
+      tempFileWriter.write(this.openFd(), data, this.file);
+    } catch (e) {
+      throw this.failed(e, this.written + data.byteLength);
+    }
+    this.written += data.byteLength;
+  }
+
+  commit(): void {
+    try {
+      const fd = this.openFd();
+      fs.fsyncSync(fd);
+      this.fd = null;
+      fs.closeSync(fd);
+      fs.renameSync(this.tmp, this.file);
+    } catch (e) {
+      throw this.failed(e, this.written);
+    }
+    this.finished = true;
+    const dirFd = fs.openSync(path.dirname(this.file), 'r');
+    try {
+      fs.fsyncSync(dirFd); // make the rename itself durable
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  }
+
+  /** Removes the temp file (`file` itself is untouched); a no-op once committed or aborted. */
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.fd !== null) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // the temp file goes either way
+      }
+      this.fd = null;
+    }
+    try {
+      fs.rmSync(this.tmp, { force: true });
+    } catch {
+      // nothing to remove where the directory itself could not be made: the first error says why
+    }
+  }
+
+  private openFd(): number {
+    if (this.finished || this.fd === null) throw new Error(`${this.file} is already committed or aborted`);
+    return this.fd;
+  }
+
+  private failed(e: unknown, bytes: number): unknown {
+    this.abort();
+    return diskFullError(e, this.file, bytes, this.label);
+  }
+}
+
+/** Temp files of atomic writes of `file` whose writing process is gone (killed mid-write). */
+export function staleTempFiles(file: string): string[] {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length).split('.')[0]) : NaN;
+    return Number.isInteger(pid) && pid !== process.pid && !processAlive(pid) ? [path.join(dir, name)] : [];
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}

@@ -60,15 +60,16 @@ export function runInWorker(task: WorkerTask, cacheDir: string, hooks: { signal:
 }
 
 async function perform(task: WorkerTask, cacheDir: string, send: (m: ToParent) => void): Promise<unknown> {
+  // A job has one progress: an image folder's decode (if any) shows there first, then the work.
   const onProgress = (progress: Progress) => send({ progress });
   switch (task.kind) {
     case 'train': {
       const { trainRun } = await import('../training/train-run.js');
-      return trainRun(task.request, cacheDir, { onProgress });
+      return trainRun(task.request, cacheDir, { onProgress, onDecode: onProgress });
     }
     case 'acc-predictor': {
       const { buildAccuracyPredictor } = await import('../accuracy/build.js');
-      return buildAccuracyPredictor(task.request, cacheDir, { onProgress });
+      return buildAccuracyPredictor(task.request, cacheDir, { onProgress, onDecode: onProgress });
     }
     case 'search': {
       // The same wiring as the service's (DomainModule) and the CLI's: the search measures with --measure.
@@ -78,7 +79,7 @@ async function perform(task: WorkerTask, cacheDir: string, send: (m: ToParent) =
       const { LatencyService } = await import('../latency/latency.service.js');
       const { searchRun } = await import('../specialize/search-run.js');
       const devices = new DeviceService(workspace(task.home));
-      return searchRun(task.request, cacheDir, new LatencyService(devices.ws, devices), { onProgress, warn: (warn) => send({ warn }) });
+      return searchRun(task.request, cacheDir, new LatencyService(devices.ws, devices), { onProgress, onDecode: onProgress, warn: (warn) => send({ warn }) });
     }
   }
 }

@@ -68,7 +68,7 @@ export async function searchRun(req: SearchRequest, cacheDir: string, latency: L
   const { initEngine } = await import('../training/engine.js');
   const { specialize } = await import('./specialize.js');
   const engine = await initEngine();
-  const { run, net, data } = await openRun(engine, req.supernet, cacheDir);
+  const { run, net, data } = await openRun(engine, req.supernet, cacheDir, hooks.onDecode);
   const accuracy = new AccuracyPredictor(engine.tf, predictorFile);
   try {
     return await specialize(

@@ -59,10 +59,8 @@ function pixelsAt(tf: typeof TF, d: Dataset, positions: number[], resolution: nu
   const pixels = resolution * resolution * d.channels;
   const out = new Float32Array(positions.length * pixels);
   if (d.sizes.includes(resolution)) {
-    const images = d.imagesAt(resolution);
-    positions.forEach((s, i) => {
-      for (let p = 0; p < pixels; p++) out[i * pixels + p] = normalize(images[s * pixels + p]);
-    });
+    const images = d.imagesOf(resolution, positions);
+    for (let p = 0; p < out.length; p++) out[p] = normalize(images[p]);
     return out;
   }
   if (!d.resizable) {

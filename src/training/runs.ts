@@ -7,7 +7,7 @@ import { TailorError } from '../core/errors';
 import { SearchSpace, getSpace } from '../core/space';
 import { toTensor } from './batches';
 import { loadCheckpoint, readCheckpointMeta, restoreVariables } from './checkpoint';
-import { Dataset, ImageSet, loadDataset, sliceSet } from './datasets';
+import { Dataset, DecodeProgress, ImageSet, loadDataset, sliceSet } from './datasets';
 import { Engine } from './engine';
 import { ElasticSupernet, StaticNet } from './supernet';
 import { CHECKPOINT_FILE, RUN_FILE, top1 } from './trainer';
@@ -49,13 +49,13 @@ export function checkRunFinished(dir: string): void {
   }
 }
 
-/** The trained supernet of a run, with its dataset (same split as in training). */
-export async function openRun(engine: Engine, dir: string, cacheDir: string): Promise<{ run: RunInfo; net: ElasticSupernet; data: Dataset }> {
+/** The trained supernet of a run, with its dataset (same split as in training; an image folder decoded again if its cache is gone). */
+export async function openRun(engine: Engine, dir: string, cacheDir: string, onDecode?: DecodeProgress): Promise<{ run: RunInfo; net: ElasticSupernet; data: Dataset }> {
   const run = readRun(dir);
   const net = new ElasticSupernet(engine.tf, run.space, { inputChannels: run.channels, numClasses: run.classes.length }, run.seed);
   const file = path.join(dir, CHECKPOINT_FILE);
   restoreVariables(engine.tf, file, loadCheckpoint(file), net.state());
-  const data = await loadDataset(run.dataset, { seed: run.seed, cacheDir, resolutions: run.space.resolutions });
+  const data = await loadDataset(run.dataset, { seed: run.seed, cacheDir, resolutions: run.space.resolutions, onDecode });
   return { run, net, data };
 }
 

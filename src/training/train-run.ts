@@ -5,6 +5,7 @@ import { resolveArch } from '../core/arch-source';
 import { TailorError } from '../core/errors';
 import { getSpace } from '../core/space';
 import { readCheckpointMeta } from './checkpoint';
+import type { DecodeProgress } from './datasets';
 import type { EngineBackend } from './engine';
 import { DEFAULT_RUN_IMAGES } from './schedule';
 import type { TrainResult } from './trainer';
@@ -35,6 +36,8 @@ export interface RunHooks {
   onProgress?: (p: { done: number; total: number; message: string }) => void;
   /** Human-readable notes (dataset, engine, skipped files). */
   info?: (message: string) => void;
+  /** An image folder's decode, before the work itself (each resolution not cached yet; long for a large folder). */
+  onDecode?: DecodeProgress;
 }
 
 /** Checks a training request before anything heavy loads; returns the parsed parts. */
@@ -69,7 +72,7 @@ export async function trainRun(req: TrainRunRequest, cacheDir: string, hooks: Ru
   const { CHECKPOINT_FILE, trainSupernet } = await import('./trainer.js');
   const { defaultEpochsScale, fromScratch, progressiveShrinking, scaledEpochs } = await import('./schedule.js');
   const engine = await initEngine(req.engine);
-  const dataset = await loadDataset(req.dataset, { seed: req.seed, resolutions: space.resolutions, cacheDir });
+  const dataset = await loadDataset(req.dataset, { seed: req.seed, resolutions: space.resolutions, cacheDir, onDecode: hooks.onDecode });
   for (const s of dataset.skipped) hooks.info?.(`warning: skipped unreadable image ${s}`);
   const trainImages = Math.min(req.limit ?? Infinity, dataset.train.count);
   const { scale: epochsScale, reason } = chooseEpochsScale(req, path.join(path.resolve(req.out), CHECKPOINT_FILE), () => defaultEpochsScale(space, trainImages));

@@ -3,13 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
+import { spawnSync } from 'node:child_process';
 import { TailorError } from '../../src/core/errors';
+import { tempFileWriter } from '../../src/core/fs-atomic';
 import { Rng } from '../../src/core/rng';
 import { augment, augmentImages, toTensor } from '../../src/training/batches';
-import { loadDataset } from '../../src/training/datasets';
+import { imageCacheChunks, loadDataset } from '../../src/training/datasets';
 import { initEngine } from '../../src/training/engine';
 import { trainRun } from '../../src/training/train-run';
-import { tempDir } from '../helpers';
+import { rejectsWith, tempDir } from '../helpers';
 
 const isDatasetError = (e: unknown) => e instanceof TailorError && e.code === 'INVALID_DATASET';
 
@@ -57,7 +59,8 @@ describe('datasets', () => {
     for (const f of sources) fs.utimesSync(f, 1_700_000_000, 1_700_000_000);
 
     const cacheDir = tempDir();
-    const d = await loadDataset(root, { resolutions: [16, 12], seed: 3, cacheDir });
+    const progress: { done: number; total: number; message: string }[] = [];
+    const d = await loadDataset(root, { resolutions: [16, 12], seed: 3, cacheDir, onDecode: (p) => progress.push(p) });
     assert.deepEqual(d.classes, ['blue', 'red']);
     assert.deepEqual(d.skipped, [path.join('red', 'broken.jpg')]);
     assert.equal(d.train.count + d.val.count + d.test.count, 21);
@@ -74,6 +77,26 @@ describe('datasets', () => {
       assert.ok(at !== undefined, `the pattern at ${r} px is a direct sharp resize of the file`);
     }
     assert.deepEqual(fs.readdirSync(cacheDir).map((f) => f.split('-')[1]).sort(), ['12', '16'], 'one cache file per resolution');
+    // Decoded one resolution after the other (every file at 12 px, then every file at 16 px).
+    assert.deepEqual(progress.map((p) => `${p.done}/${p.total} ${p.message}`).filter((_, k) => [0, 22, 23, 45].includes(k)), [
+      '0/44 decoding shapes at 12 px (1/2)', '22/44 decoding shapes at 12 px (1/2)', '22/44 decoding shapes at 16 px (2/2)', '44/44 decoding shapes at 16 px (2/2)',
+    ]);
+    // uint8 pixels: a file is its images (count x r x r x 3 bytes), the labels, the skipped list and a 24-byte footer.
+    const cacheFiles = Object.fromEntries(fs.readdirSync(cacheDir).map((f) => [Number(f.split('-')[1]), path.join(cacheDir, f)]));
+    for (const r of [12, 16]) assert.equal(fs.statSync(cacheFiles[r]).size, 21 * r * r * 3 + 21 + JSON.stringify(d.skipped).length + 24);
+    // Written and read back in pieces of a few images (and of less than an image): the same bytes.
+    const chunked = tempDir();
+    const chunks = { ...imageCacheChunks };
+    Object.assign(imageCacheChunks, { writeBytes: 3 * 16 * 16 * 3 + 5, readBytes: 1000 });
+    try {
+      const c = await loadDataset(root, { resolutions: [16, 12], seed: 3, cacheDir: chunked });
+      for (const r of [12, 16]) {
+        assert.deepEqual(c.imagesAt(r), d.imagesAt(r));
+        assert.ok(fs.readFileSync(path.join(chunked, path.basename(cacheFiles[r]))).equals(fs.readFileSync(cacheFiles[r])));
+      }
+    } finally {
+      Object.assign(imageCacheChunks, chunks);
+    }
 
     // Training on the folder: the unreadable file is reported, the scale is chosen from the training set's size.
     const lines: string[] = [];
@@ -93,10 +116,43 @@ describe('datasets', () => {
     const again = await loadDataset(root, { resolutions: [12], seed: 3, cacheDir });
     assert.deepEqual(again.train.index, d.train.index);
     assert.deepEqual(again.skipped, d.skipped);
+    // What a batch takes: just its images, read from the file, in the order asked.
+    const slice = (k: number) => d.imagesAt(12).subarray(k * 432, (k + 1) * 432);
+    assert.deepEqual(again.imagesOf(12, [20, 0, 20]), Uint8Array.from([...slice(20), ...slice(0), ...slice(20)]));
     assert.deepEqual(again.imagesAt(12), d.imagesAt(12));
+    // A damaged cache file is refused with a way out, never misread.
+    fs.truncateSync(cacheFiles[16], fs.statSync(cacheFiles[16]).size - 1);
+    await rejectsWith(loadDataset(root, { resolutions: [16], seed: 3, cacheDir }), 'INVALID_DATASET', /cache file .*-16-.* is damaged.*; delete it to decode the folder again/);
     // A changed file changes the key: the folder is decoded again (and now has nothing readable).
     fs.utimesSync(pattern, 1_700_000_100, 1_700_000_100);
     await assert.rejects(loadDataset(root, { resolutions: [12], seed: 3, cacheDir }), (e: unknown) => isDatasetError(e) && /no readable image: blue, red/.test((e as Error).message));
+  });
+
+  it('out of disk space while decoding: DISK_FULL, no cache file or temp file left; a killed decode\'s temp file is removed', async () => {
+    const root = path.join(tempDir(), 'two');
+    for (const c of ['a', 'b']) {
+      fs.mkdirSync(path.join(root, c), { recursive: true });
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: c === 'a' ? 'white' : 'black' } }).png().toFile(path.join(root, c, '1.png'));
+    }
+    const cacheDir = tempDir();
+    const write = tempFileWriter.write;
+    let cacheFile = '';
+    tempFileWriter.write = (_fd, _bytes, file) => {
+      cacheFile = file;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    try {
+      await rejectsWith(loadDataset(root, { resolutions: [8], cacheDir }), 'DISK_FULL');
+    } finally {
+      tempFileWriter.write = write;
+    }
+    assert.deepEqual(fs.readdirSync(cacheDir), []);
+    // What a decode killed mid-write leaves: the temp file of a process that is gone.
+    const stale = `${cacheFile}.${spawnSync(process.execPath, ['-e', '']).pid}.1.tmp`;
+    fs.writeFileSync(stale, 'partial');
+    const d = await loadDataset(root, { resolutions: [8], cacheDir });
+    assert.equal(d.count, 2);
+    assert.deepEqual(fs.readdirSync(cacheDir), [path.basename(cacheFile)]);
   });
 
   it('refuses unknown datasets and classes with no readable image', async () => {

@@ -125,32 +125,9 @@ export function unwritableReason(file: string): string | null {
  * space, the temp file is removed and the error is DISK_FULL (naming the file and the free space).
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array, label: WriteLabel = {}): void {
-  const dir = path.dirname(file);
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    makeDirs(dir);
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      tempFileWriter.write(fd, data, file);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // nothing to remove where the directory itself could not be made: the first error says why
-    }
-    throw diskFullError(e, file, typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, label);
-  }
-  const dirFd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dirFd); // make the rename itself durable
-  } finally {
-    fs.closeSync(dirFd);
-  }
+  const writer = new AtomicFileWriter(file, label);
+  writer.append(typeof data === 'string' ? Buffer.from(data) : data);
+  writer.commit();
 }
 
 export function writeJsonAtomic(file: string, value: unknown, label: WriteLabel = {}): void {

@@ -24,6 +24,7 @@ import { DeviceService } from '../src/runtime/device.service';
 import '../src/runtime/registry';
 import { buildAccuracyPredictor, ACC_PREDICTOR_DEFAULTS } from '../src/accuracy/build';
 import { SEARCH_DEFAULTS, searchRun } from '../src/specialize/search-run';
+import { oneThreadForLatency } from '../src/training/engine';
 import { Target } from '../src/specialize/targets';
 import { readRun } from '../src/training/runs';
 
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
     const r = await new ProfilingService(devices).profile({ device, space: tableSpace.id });
     if (r.measuredResolutions.length) console.log(`profiled ${device} for ${tableSpace.id} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
+  // The search below times subnets in this process: the engine runs on one thread (see oneThreadForLatency).
+  oneThreadForLatency();
   const acc = await buildAccuracyPredictor({ supernet: o.supernet, samples: o.samples, seed: 0, bnImages: ACC_PREDICTOR_DEFAULTS.bnImages, epochs: ACC_PREDICTOR_DEFAULTS.epochs }, cacheDir, {
     info: (m) => console.log(m),
     onProgress: (p) => p.done % 20 === 0 && console.log(`  acc-predictor ${p.done}/${p.total} ${p.message}`),

@@ -65,8 +65,9 @@ export async function searchRun(req: SearchRequest, cacheDir: string, latency: L
   }
   const { openRun } = await import('../training/runs.js');
   const { AccuracyPredictor } = await import('../accuracy/predictor.js');
-  const { initEngine } = await import('../training/engine.js');
+  const { initEngine, oneThreadForLatency } = await import('../training/engine.js');
   const { specialize } = await import('./specialize.js');
+  if (req.measure && !oneThreadForLatency()) hooks.warn?.('the training engine already runs on several threads in this process: latencies measured here may be skewed');
   const engine = await initEngine();
   const { run, net, data } = await openRun(engine, req.supernet, cacheDir, hooks.onDecode);
   const accuracy = new AccuracyPredictor(engine.tf, predictorFile);

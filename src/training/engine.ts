@@ -88,6 +88,21 @@ function hasTfjsNode(): boolean {
 }
 
 let current: Engine | null = null;
+/** Threads asked for by the process before the engine starts (see oneThreadForLatency). */
+let requestedThreads: number | undefined;
+
+/**
+ * For a process that also times latency (search --measure, quickstart): the wasm engine then runs
+ * on one thread. XNNPACK's idle pthreads spin-wait between ops, which keeps the cores busy and
+ * skews onnxruntime's timings in the same process (measured: quickstart's subnets ran 17-20%
+ * faster than their table predicted with two engine threads; within 10% on one). Call before the
+ * engine starts; false if it already runs on more threads.
+ */
+export function oneThreadForLatency(): boolean {
+  if (wasmThreads !== null) return wasmThreads === 1;
+  requestedThreads = 1;
+  return true;
+}
 /** The wasm backend's thread count once it has been initialized (it cannot change afterwards). */
 let wasmThreads: number | null = null;
 
@@ -112,7 +127,7 @@ export async function initEngine(requested?: EngineBackend): Promise<Engine> {
   let ready: boolean;
   if (backend === 'wasm') {
     require('@tensorflow/tfjs-backend-wasm');
-    threads = wasmThreads ?? defaultThreads();
+    threads = wasmThreads ?? requestedThreads ?? defaultThreads();
     // Once initialized (threaded or not), the wasm backend instance is reused by later calls.
     const running = threads > 1 && wasmThreads === null ? await initThreadedWasm(tf, threads) : 0;
     if (threads > 1 && wasmThreads === null && running === 0) note += '; the threaded build did not start, one thread';

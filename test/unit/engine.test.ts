@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { maxArch } from '../../src/core/arch';
 import { getSpace } from '../../src/core/space';
-import { initEngine } from '../../src/training/engine';
+import { initEngine, oneThreadForLatency } from '../../src/training/engine';
 import { ElasticSupernet } from '../../src/training/supernet';
 import { tempDir } from '../helpers';
 
@@ -24,7 +24,15 @@ async function gradientDigest(): Promise<{ threads: number; digest: string }> {
   return { threads, digest: hash.digest('hex') };
 }
 
-if (process.env.TAILOR_TEST_ENGINE_CHILD === 'pick') {
+if (process.env.TAILOR_TEST_ENGINE_CHILD === 'latency') {
+  // A process that times latency asks for one thread before the engine starts.
+  void (async () => {
+    const asked = oneThreadForLatency();
+    const { threads } = await initEngine('wasm');
+    process.stdout.write(JSON.stringify({ asked, threads, again: oneThreadForLatency() }));
+    process.exit(0);
+  })();
+} else if (process.env.TAILOR_TEST_ENGINE_CHILD === 'pick') {
   // Which backend the engine picks on its own, and that it computes.
   void initEngine().then(({ tf, backend, note }) => {
     process.stdout.write(JSON.stringify({ backend, note, sum: tf.tensor1d([1, 2, 3]).sum().dataSync()[0] }));
@@ -45,6 +53,8 @@ if (process.env.TAILOR_TEST_ENGINE_CHILD === 'pick') {
       assert.equal(one.threads, 1);
       assert.equal(two.threads, 2, 'the threaded build started its pool');
       assert.equal(two.digest, one.digest, 'gradients do not depend on the thread count');
+      const latency = JSON.parse(execFileSync(process.execPath, [__filename], { env: { ...process.env, TAILOR_TEST_ENGINE_CHILD: 'latency', TAILOR_THREADS: '2' }, encoding: 'utf8' }));
+      assert.deepEqual(latency, { asked: true, threads: 1, again: true }, 'a process that times latency trains on one thread');
     });
 
     it('uses @tensorflow/tfjs-node when it is installed, wasm otherwise', () => {

@@ -85,6 +85,8 @@ export async function run(opts: QuickstartOptions, global: GlobalOptions): Promi
 
   step(2, `train the supernet with progressive shrinking (${opts.images} training images, epochs x${opts.epochsScale})`);
   const { trainRun } = await import('../../training/train-run.js');
+  // Stage 4 times the emitted subnets in this process: the engine trains on one thread (see oneThreadForLatency).
+  (await import('../../training/engine.js')).oneThreadForLatency();
   const resume = fs.existsSync(path.join(runDir, 'run.json'));
   let bar = progressBar('train');
   try {

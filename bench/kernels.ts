@@ -11,23 +11,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { workspace } from '../src/core/workspace';
 import { writeFileAtomic } from '../src/core/fs-atomic';
-import { summarizeValidation } from '../src/latency/validate';
-import { KernelsService } from '../src/kernels/kernels.service';
 import { KERNEL_SAMPLER_VERSION } from '../src/kernels/sampler';
 import { modelZoo } from '../src/kernels/zoo';
-import { DeviceService } from '../src/runtime/device.service';
-import { savedProfileState, throttledProgress } from './saved-profile';
+import { benchKernels, printModelValidation, savedProfileState, throttledProgress } from './saved-profile';
 import '../src/runtime/registry';
 
 const DEVICE = 'local-cpu';
 
 async function main() {
-  const home = path.resolve(__dirname, '..', '..', '.bench', 'kernels');
-  const ws = workspace(home);
-  const devices = new DeviceService(ws);
-  const kernels = new KernelsService(devices);
+  const { home, ws, kernels } = benchKernels('kernels');
   // 400: 40 graphs per family slot of the sampler, as the 360 of its nine-slot version gave
   const samples = Number(process.env.KERNELS_SAMPLES ?? 400);
   const load0 = os.loadavg()[0];
@@ -55,16 +48,7 @@ async function main() {
   const kindOf = new Map(zoo.map((m) => [`${m.name}.onnx`, m.kind]));
   console.log();
   console.log('model                          predicted ms  measured ms   error');
-  for (const row of report.rows) console.log(`${row.model.padEnd(30)} ${row.predictedMs.toFixed(3).padStart(12)} ${row.measuredMs.toFixed(3).padStart(12)} ${(row.errorPct >= 0 ? '+' : '') + row.errorPct.toFixed(1)}%`);
-  console.log();
-  const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
-  console.log(`${report.samples} models: within 5% ${pct(report.within5)}, within 10% ${pct(report.within10)}, MAPE ${report.mape.toFixed(2)}%, Spearman ${report.spearman.toFixed(3)}`);
-  console.log(`drift factor x${report.speedFactor.toFixed(3)}; uncalibrated: within 5% ${pct(report.uncalibrated.within5)}, within 10% ${pct(report.uncalibrated.within10)}, MAPE ${report.uncalibrated.mape.toFixed(2)}%`);
-  for (const kind of [...new Set(zoo.map((m) => m.kind))]) {
-    const rows = report.rows.filter((row) => kindOf.get(row.model) === kind);
-    const s = summarizeValidation(rows);
-    console.log(`  ${kind.padEnd(12)} ${rows.length} models: within 10% ${pct(s.within10)}, MAPE ${s.mape.toFixed(2)}%`);
-  }
+  printModelValidation(report, kindOf);
   console.log(`load average: ${load0.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at the end (2 cores; > 1 means another process competed)`);
 }
 
